@@ -1,0 +1,150 @@
+using Microsoft.AspNetCore.Identity;
+
+namespace NixFleet.Web.Data;
+
+public sealed class AppUser : IdentityUser
+{
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+}
+
+public static class Roles
+{
+    public const string Viewer = "Viewer";
+    public const string Operator = "Operator";
+    public const string Approver = "Approver";
+    public const string Admin = "Admin";
+    public static readonly string[] All = [Viewer, Operator, Approver, Admin];
+}
+
+/// <summary>An API bearer token; only its SHA-256 hash is stored.</summary>
+public sealed class ApiToken
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string UserId { get; set; }
+    public required string TokenHash { get; set; }
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>NixFleet's own SSH key; the private half only ever encrypted by Data Protection.</summary>
+public sealed class FleetKey
+{
+    public int Id { get; set; }
+    public required string PublicKey { get; set; }
+    public required string ProtectedPrivateKey { get; set; }
+    public required string Fingerprint { get; set; }
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+    public bool Active { get; set; } = true;
+}
+
+public static class HostKeyStatus
+{
+    public const string Unverified = "unverified";
+    public const string Trusted = "trusted";
+    public const string Changed = "changed";
+}
+
+public sealed class FleetHost
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Name { get; set; }
+    public required string Address { get; set; }
+    public int Port { get; set; } = 22;
+    public string User { get; set; } = "root";
+    public List<string> Tags { get; set; } = [];
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+
+    public string HostKeyStatus { get; set; } = Data.HostKeyStatus.Unverified;
+    /// <summary>The key NixFleet pins (type and base64 blob); set only by an accept.</summary>
+    public string? TrustedKeyType { get; set; }
+    public string? TrustedKey { get; set; }
+    /// <summary>The key last seen by a scan or by a failed connection.</summary>
+    public string? ScannedKeyType { get; set; }
+    public string? ScannedKey { get; set; }
+    public string? ScannedFingerprint { get; set; }
+    public string? TrustedFingerprint { get; set; }
+
+    public bool? Reachable { get; set; }
+    public string? LastError { get; set; }
+    public DateTimeOffset? LastSeenAt { get; set; }
+    public long? LatestFactsId { get; set; }
+    public HostFactsRecord? LatestFacts { get; set; }
+}
+
+public sealed record ChannelRecord(string User, string Name, string Url);
+
+/// <summary>One collection of a host's facts; kept as history.</summary>
+public sealed class HostFactsRecord
+{
+    public long Id { get; set; }
+    public Guid HostId { get; set; }
+    public DateTimeOffset CollectedAt { get; set; } = DateTimeOffset.UtcNow;
+    public string Os { get; set; } = "";
+    public string OsVersion { get; set; } = "";
+    public bool IsNixOS { get; set; }
+    public string? NixVersion { get; set; }
+    public string InstallType { get; set; } = "none";
+    public string? StoreOwner { get; set; }
+    public List<ChannelRecord> Channels { get; set; } = [];
+    public int? CurrentGeneration { get; set; }
+    public string? CurrentGenerationProfile { get; set; }
+    public string? CurrentSystemPath { get; set; }
+    public string? KernelVersion { get; set; }
+    public long? StoreSizeBytes { get; set; }
+    public long? DiskFreeBytes { get; set; }
+}
+
+public static class OperationStatus
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+    public static bool IsFinished(string s) => s is Succeeded or Failed or Cancelled;
+}
+
+/// <summary>An operation is our row: intent, state, output and result. A Quartz job runs it by id.</summary>
+public sealed class Operation
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Kind { get; set; }
+    public Guid? HostId { get; set; }
+    public string Status { get; set; } = OperationStatus.Queued;
+    public string? Error { get; set; }
+    /// <summary>JSON: what was asked.</summary>
+    public string? Parameters { get; set; }
+    /// <summary>JSON: what came of it.</summary>
+    public string? Result { get; set; }
+    public required string RequestedBy { get; set; }
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+    /// <summary>Which scheduler instance runs it, and when it last said so.</summary>
+    public string? Node { get; set; }
+    public DateTimeOffset? HeartbeatAt { get; set; }
+    public int Attempt { get; set; }
+}
+
+public sealed class OperationLine
+{
+    public long Id { get; set; }
+    public Guid OperationId { get; set; }
+    public int Seq { get; set; }
+    /// <summary>"out", "err" or "info" (NixFleet's own words).</summary>
+    public required string Stream { get; set; }
+    public required string Text { get; set; }
+    public DateTimeOffset At { get; set; } = DateTimeOffset.UtcNow;
+}
+
+/// <summary>Append-only (a database trigger refuses UPDATE and DELETE).</summary>
+public sealed class AuditEntry
+{
+    public long Id { get; set; }
+    public DateTimeOffset At { get; set; } = DateTimeOffset.UtcNow;
+    public required string Actor { get; set; }
+    public required string Action { get; set; }
+    public required string Target { get; set; }
+    public string? Details { get; set; }
+    public required string Result { get; set; }
+}

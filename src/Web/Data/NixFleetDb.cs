@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+
+namespace NixFleet.Web.Data;
+
+public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
+    : IdentityDbContext<AppUser>(options), IDataProtectionKeyContext
+{
+    public DbSet<Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey> DataProtectionKeys => Set<Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey>();
+    public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
+    public DbSet<FleetKey> FleetKeys => Set<FleetKey>();
+    public DbSet<FleetHost> Hosts => Set<FleetHost>();
+    public DbSet<HostFactsRecord> HostFacts => Set<HostFactsRecord>();
+    public DbSet<Operation> Operations => Set<Operation>();
+    public DbSet<OperationLine> OperationLines => Set<OperationLine>();
+    public DbSet<AuditEntry> Audit => Set<AuditEntry>();
+
+    protected override void OnModelCreating(ModelBuilder b)
+    {
+        base.OnModelCreating(b);
+
+        b.Entity<ApiToken>(e =>
+        {
+            e.ToTable("api_tokens");
+            e.HasIndex(t => t.TokenHash).IsUnique();
+            e.HasOne<AppUser>().WithMany().HasForeignKey(t => t.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<FleetKey>(e => e.ToTable("fleet_keys"));
+
+        b.Entity<FleetHost>(e =>
+        {
+            e.ToTable("hosts");
+            e.HasIndex(h => h.Name).IsUnique();
+            e.HasIndex(h => h.Tags).HasMethod("gin");
+            e.Property(h => h.Name).HasMaxLength(63);
+            e.Property(h => h.Address).HasMaxLength(253);
+            e.Property(h => h.User).HasMaxLength(32);
+            e.HasOne(h => h.LatestFacts).WithMany().HasForeignKey(h => h.LatestFactsId).OnDelete(DeleteBehavior.SetNull);
+        });
+
+        b.Entity<HostFactsRecord>(e =>
+        {
+            e.ToTable("host_facts");
+            e.HasIndex(f => new { f.HostId, f.CollectedAt });
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(f => f.HostId).OnDelete(DeleteBehavior.Cascade);
+            e.OwnsMany(f => f.Channels, c => c.ToJson());
+        });
+
+        b.Entity<Operation>(e =>
+        {
+            e.ToTable("operations");
+            e.HasIndex(o => o.CreatedAt);
+            e.HasIndex(o => new { o.HostId, o.CreatedAt });
+            e.HasIndex(o => o.Status);
+            e.Property(o => o.Parameters).HasColumnType("jsonb");
+            e.Property(o => o.Result).HasColumnType("jsonb");
+        });
+
+        b.Entity<OperationLine>(e =>
+        {
+            e.ToTable("operation_lines");
+            e.HasIndex(l => new { l.OperationId, l.Seq }).IsUnique();
+            e.HasOne<Operation>().WithMany().HasForeignKey(l => l.OperationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<AuditEntry>(e =>
+        {
+            e.ToTable("audit");
+            e.HasIndex(a => a.At);
+            e.Property(a => a.Details).HasColumnType("jsonb");
+        });
+    }
+}

@@ -1,0 +1,125 @@
+using Microsoft.EntityFrameworkCore;
+using NixFleet.Shared.Execution;
+using NixFleet.Shared.Nix;
+using NixFleet.Web.Data;
+using NixFleet.Web.Features.Operations;
+
+namespace NixFleet.Web.Features.Hosts;
+
+/// <summary>Collects a host's facts over SSH (one round trip) and keeps them as history.</summary>
+public sealed class HostRefresher(SshConnections connections, IServiceScopeFactory scopes, ILogger<HostRefresher> logger)
+{
+    public sealed record Outcome(bool Ok, string? Error, long? FactsId);
+
+    public async Task<Outcome> RefreshAsync(Guid hostId, OperationLog? log, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<NixFleetDb>();
+        var host = await db.Hosts.FirstOrDefaultAsync(h => h.Id == hostId, ct)
+            ?? throw new OperationFailedException("the host no longer exists");
+
+        string output;
+        try
+        {
+            var ssh = connections.For(host);
+            log?.Info($"{host.Name}: collecting facts from {host.User}@{host.Address}:{host.Port}");
+            var result = await ssh.RunScriptAsync(FactsProbe.Script, null, ct);
+            if (result.ExitCode != 0)
+                throw new OperationFailedException($"{host.Name}: the facts probe exited {result.ExitCode}: {result.StdErr.Trim()}");
+            output = result.StdOut;
+        }
+        catch (HostNotTrustedException e)
+        {
+            return await FailAsync(db, host, e.Message, reachable: host.Reachable, log, ct);
+        }
+        catch (SshException e)
+        {
+            if (e.Failure == SshFailure.HostKeyChanged) await RecordChangedKeyAsync(db, host, log, ct);
+            return await FailAsync(db, host, $"{host.Name}: {e.Message}", reachable: e.Failure == SshFailure.HostKeyChanged ? true : false, log, ct);
+        }
+
+        var facts = FactsParser.Parse(output);
+        var record = new HostFactsRecord
+        {
+            HostId = host.Id,
+            Os = facts.Os,
+            OsVersion = facts.OsVersion,
+            IsNixOS = facts.IsNixOS,
+            NixVersion = facts.NixVersion,
+            InstallType = facts.InstallType,
+            StoreOwner = facts.StoreOwner,
+            Channels = facts.Channels.Select(c => new ChannelRecord(c.User, c.Name, c.Url)).ToList(),
+            CurrentGeneration = facts.CurrentGeneration,
+            CurrentGenerationProfile = facts.CurrentGenerationProfile,
+            CurrentSystemPath = facts.CurrentSystemPath,
+            KernelVersion = facts.KernelVersion,
+            StoreSizeBytes = facts.StoreSizeBytes,
+            DiskFreeBytes = facts.DiskFreeBytes,
+        };
+        db.HostFacts.Add(record);
+        await db.SaveChangesAsync(ct);
+        host.LatestFactsId = record.Id;
+        host.Reachable = true;
+        host.LastError = null;
+        host.LastSeenAt = record.CollectedAt;
+        await db.SaveChangesAsync(ct);
+        log?.Info($"{host.Name}: {Describe(record)}");
+        return new Outcome(true, null, record.Id);
+    }
+
+    static string Describe(HostFactsRecord f) =>
+        $"{f.Os} {f.OsVersion}; Nix {f.NixVersion ?? "not found"} ({f.InstallType}{(f.StoreOwner is null ? "" : $", store owned by {f.StoreOwner}")}); " +
+        $"generation {f.CurrentGeneration?.ToString() ?? "-"}; store {Bytes(f.StoreSizeBytes)}, free {Bytes(f.DiskFreeBytes)}; {f.Channels.Count} channel(s)";
+
+    public static string Bytes(long? b) => b switch
+    {
+        null => "?",
+        >= 1L << 30 => $"{b / (double)(1L << 30):0.0} GiB",
+        >= 1L << 20 => $"{b / (double)(1L << 20):0.0} MiB",
+        >= 1L << 10 => $"{b / 1024.0:0.0} KiB",
+        _ => $"{b} B",
+    };
+
+    async Task RecordChangedKeyAsync(NixFleetDb db, FleetHost host, OperationLog? log, CancellationToken ct)
+    {
+        host.HostKeyStatus = HostKeyStatus.Changed;
+        try
+        {
+            var keys = await SshHostKeys.ScanAsync(host.Address, host.Port, ct);
+            if (SshHostKeys.PickPreferred(keys) is { } key)
+            {
+                host.ScannedKeyType = key.Type;
+                host.ScannedKey = key.Base64Blob;
+                host.ScannedFingerprint = SshHostKeys.Fingerprint(key.Base64Blob);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("Could not rescan the changed key of {Host}: {Error}", host.Name, e.Message);
+        }
+        log?.Write(OperationLog.ErrStream, $"{host.Name}: HOST KEY CHANGED: pinned {host.TrustedFingerprint}, host now offers {host.ScannedFingerprint ?? "?"}. All work on this host is stopped until an admin re-pins it.");
+    }
+
+    static async Task<Outcome> FailAsync(NixFleetDb db, FleetHost host, string error, bool? reachable, OperationLog? log, CancellationToken ct)
+    {
+        host.Reachable = reachable;
+        host.LastError = error;
+        await db.SaveChangesAsync(ct);
+        log?.Write(OperationLog.ErrStream, error);
+        return new Outcome(false, error, null);
+    }
+}
+
+/// <summary>"refresh": one host's facts.</summary>
+public sealed class RefreshHandler(HostRefresher refresher) : IOperationHandler
+{
+    public const string KindName = "refresh";
+    public string Kind => KindName;
+
+    public async Task<object?> RunAsync(OperationContext context, CancellationToken ct)
+    {
+        var outcome = await refresher.RefreshAsync(context.Operation.HostId!.Value, context.Log, ct);
+        if (!outcome.Ok) throw new OperationFailedException(outcome.Error!);
+        return new { factsId = outcome.FactsId };
+    }
+}

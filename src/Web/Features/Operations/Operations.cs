@@ -1,0 +1,60 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using NixFleet.Web.Data;
+using Quartz;
+
+namespace NixFleet.Web.Features.Operations;
+
+/// <summary>
+/// The web side of an operation: record the intent as a row, then schedule a Quartz job that
+/// reloads it by id. Any node of the cluster may run it; Quartz fires it once.
+/// </summary>
+public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
+{
+    public const string JobGroup = "operations";
+
+    public async Task<Operation> EnqueueAsync(string kind, Guid? hostId, object? parameters, string actor, CancellationToken ct)
+    {
+        var op = new Operation
+        {
+            Kind = kind,
+            HostId = hostId,
+            RequestedBy = actor,
+            Parameters = parameters is null ? null : JsonSerializer.Serialize(parameters, JsonSerializerOptions.Web),
+        };
+        db.Operations.Add(op);
+        await db.SaveChangesAsync(ct);
+        await ScheduleAsync(await schedulers.GetScheduler(ct), op.Id, ct);
+        return op;
+    }
+
+    public static JobKey JobKeyFor(Guid operationId) => new(operationId.ToString(), JobGroup);
+
+    public static async Task ScheduleAsync(IScheduler scheduler, Guid operationId, CancellationToken ct)
+    {
+        var job = JobBuilder.Create<OperationJob>()
+            .WithIdentity(JobKeyFor(operationId))
+            .UsingJobData(OperationJob.OperationIdKey, operationId.ToString())
+            // A node that dies mid-way leaves the job to another node (or itself after restart).
+            .RequestRecovery()
+            .Build();
+        var trigger = TriggerBuilder.Create()
+            .WithIdentity(operationId.ToString(), JobGroup)
+            .StartNow()
+            .WithSimpleSchedule(s => s.WithMisfireHandlingInstructionFireNow())
+            .Build();
+        await scheduler.ScheduleJob(job, trigger, ct);
+    }
+
+    /// <summary>Asks a queued or running operation to stop; a running job sees it at its next heartbeat.</summary>
+    public async Task<bool> CancelAsync(Guid id, string actor, CancellationToken ct)
+    {
+        var changed = await db.Operations
+            .Where(o => o.Id == id && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(o => o.Status, OperationStatus.Cancelled)
+                .SetProperty(o => o.Error, $"cancelled by {actor}")
+                .SetProperty(o => o.FinishedAt, o => o.StartedAt == null ? DateTimeOffset.UtcNow : o.FinishedAt), ct);
+        return changed > 0;
+    }
+}
