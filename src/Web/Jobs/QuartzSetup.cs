@@ -17,9 +17,12 @@ public static class QuartzSetup
         var refreshCron = builder.Configuration[$"{NixFleetOptions.Section}:FleetRefreshCron"] ?? new NixFleetOptions().FleetRefreshCron;
         builder.Services.AddQuartz(q =>
         {
-            q.SchedulerId = "AUTO";
-            q.SchedulerName = "NixFleet";
-            // Interactive operations are scheduled by another node too: look for new triggers often.
+            q.ConfigureScheduler(o =>
+            {
+                o.InstanceName = "NixFleet";
+                // Operations are scheduled by whichever node took the click: look for new triggers often.
+                o.IdleWaitTime = TimeSpan.FromSeconds(1);
+            });
             q.UseDefaultThreadPool(tp => tp.MaxConcurrency = 20);
             q.UsePersistentStore(s =>
             {
@@ -30,22 +33,21 @@ public static class QuartzSetup
                     c.CheckinInterval = TimeSpan.FromSeconds(5);
                     c.CheckinMisfireThreshold = TimeSpan.FromSeconds(10);
                 });
-                s.PerformSchemaValidation = false;
+                s.ConfigureStore(o => o.MisfireThreshold = TimeSpan.FromSeconds(30));
                 s.ProvisionSchema();
             });
-            q.SetProperty("quartz.scheduler.idleWaitTime", "1000");
-            q.SetProperty("quartz.jobStore.misfireThreshold", "30000");
 
-            q.AddJob<OperationReaper>(OperationReaper.Key, j => j.StoreDurably());
+            q.AddJob<OperationReaper>(j => j.WithIdentity(OperationReaper.Key).StoreDurably());
             q.AddTrigger(t => t.ForJob(OperationReaper.Key).WithIdentity("operation-reaper", "system")
-                .WithSimpleSchedule(s => s.WithIntervalInSeconds(30).RepeatForever().WithMisfireHandlingInstructionNextWithRemainingCount()));
+                .WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(30)).RepeatForever()
+                    .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount)));
 
             if (!string.IsNullOrWhiteSpace(refreshCron))
             {
-                q.AddJob<FleetRefreshSchedule>(FleetRefreshSchedule.Key, j => j.StoreDurably());
+                q.AddJob<FleetRefreshSchedule>(j => j.WithIdentity(FleetRefreshSchedule.Key).StoreDurably());
                 // A missed window is not fired late: the next period refreshes anyway.
                 q.AddTrigger(t => t.ForJob(FleetRefreshSchedule.Key).WithIdentity("fleet-refresh", "system")
-                    .WithCronSchedule(refreshCron, c => c.WithMisfireHandlingInstructionDoNothing()));
+                    .WithCronSchedule(refreshCron, c => c.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
             }
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = false);

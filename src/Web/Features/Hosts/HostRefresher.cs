@@ -23,7 +23,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
         {
             var ssh = connections.For(host);
             log?.Info($"{host.Name}: collecting facts from {host.User}@{host.Address}:{host.Port}");
-            var result = await ssh.RunScriptAsync(FactsProbe.Script, null, ct);
+            var result = await ssh.RunScriptAsync(FactsProbe.Script, null, null, ct);
             if (result.ExitCode != 0)
                 throw new OperationFailedException($"{host.Name}: the facts probe exited {result.ExitCode}: {result.StdErr.Trim()}");
             output = result.StdOut;

@@ -26,7 +26,7 @@ public sealed class OperationReaper(NixFleetDb db, IOptions<NixFleetOptions> opt
         foreach (var op in lost)
         {
             // If Quartz still holds the job it will recover it; a job that is gone cannot come back.
-            if (await context.Scheduler.CheckExists(OperationQueue.JobKeyFor(op.Id), ct)) continue;
+            if (await context.Scheduler.Exists(OperationQueue.JobKeyFor(op.Id), ct)) continue;
             var ended = await db.Operations
                 .Where(o => o.Id == op.Id && o.Status == OperationStatus.Running && o.HeartbeatAt < staleBefore)
                 .ExecuteUpdateAsync(s => s
@@ -39,12 +39,13 @@ public sealed class OperationReaper(NixFleetDb db, IOptions<NixFleetOptions> opt
         var queuedBefore = now.AddSeconds(-30);
         var orphans = await db.Operations
             .Where(o => o.Status == OperationStatus.Queued && o.CreatedAt < queuedBefore)
+            .OrderBy(o => o.CreatedAt)
             .Select(o => o.Id)
             .Take(1000)
             .ToListAsync(ct);
         foreach (var id in orphans)
         {
-            if (await context.Scheduler.CheckExists(OperationQueue.JobKeyFor(id), ct)) continue;
+            if (await context.Scheduler.Exists(OperationQueue.JobKeyFor(id), ct)) continue;
             logger.LogWarning("Operation {Id} was queued but never scheduled; scheduling it now", id);
             await OperationQueue.ScheduleAsync(context.Scheduler, id, ct);
         }

@@ -41,9 +41,9 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
         var trigger = TriggerBuilder.Create()
             .WithIdentity(operationId.ToString(), JobGroup)
             .StartNow()
-            .WithSimpleSchedule(s => s.WithMisfireHandlingInstructionFireNow())
+            .WithSimpleSchedule(s => s.WithMisfireInstruction(SimpleTriggerMisfireInstruction.FireNow))
             .Build();
-        await scheduler.ScheduleJob(job, trigger, ct);
+        await scheduler.ScheduleJob(job, trigger, default, ct);
     }
 
     /// <summary>Asks a queued or running operation to stop; a running job sees it at its next heartbeat.</summary>
