@@ -52,7 +52,7 @@ cap() {
   for f in out err; do
     if [ -s "$OUT/$name.$f.txt" ]; then files+=("\`$name.$f.txt\`"); else rm -f "$OUT/$name.$f.txt"; fi
   done
-  [ ${#files[@]} -gt 0 ] || files=("(no output)")
+  [ ${#files[@]} -gt 0 ] || files=("(no output: $name)")
   local IFS=' '
   printf '| %s | %s | %s | `%s` |\n' "${files[*]}" "$kind" "$rc" "${cmd//|/\\|}" >>"$README"
 }

@@ -236,23 +236,25 @@ wait_host() { # DIR NAME -> 0 when sshd accepts TCP
 stop_host() { # DIR NAME
   local dir=$1 name=$2 h=$1/hosts/$2 pid i cg
   [ -d "$h" ] || return 0
-  : >"$h/stopping"
-  if recorded_alive "$h/pid"; then
-    pid=$(cat "$h/pid")
-    if [ "$(cat "$h/kind" 2>/dev/null)" = systemd ]; then
-      kill -s RTMIN+4 "$pid" 2>/dev/null || true # systemd: clean poweroff
-      for i in $(seq 1 50); do recorded_alive "$h/pid" || break; sleep 0.1; done
+  : >"$h/stopping" # the supervisor does not boot the host again
+
+  for _ in 1 2 3; do
+    if recorded_alive "$h/pid"; then
+      pid=$(cat "$h/pid")
+      if [ "$(cat "$h/kind" 2>/dev/null)" = systemd ]; then
+        kill -s RTMIN+4 "$pid" 2>/dev/null || true # systemd: clean poweroff
+        for i in $(seq 1 50); do recorded_alive "$h/pid" || break; sleep 0.1; done
+      fi
+      # SIGKILL of the namespace's PID 1 ends every process inside it.
+      if recorded_alive "$h/pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+      for i in $(seq 1 100); do recorded_alive "$h/pid" || break; sleep 0.05; done
     fi
-    # SIGKILL of the namespace's PID 1 ends every process inside it.
-    recorded_alive "$h/pid" && kill -KILL "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do recorded_alive "$h/pid" || break; sleep 0.05; done
-    recorded_alive "$h/pid" && log "$name: PID $pid did not exit"
-  fi
-  if recorded_alive "$h/launcher.pid"; then
-    # unshare exits on its own when its child dies; wait for that, end it only if stuck.
+    # The supervisor exits once its unshare has (unshare follows its child).
     for i in $(seq 1 40); do recorded_alive "$h/launcher.pid" || break; sleep 0.05; done
-    recorded_alive "$h/launcher.pid" && kill -KILL "$(cat "$h/launcher.pid")" 2>/dev/null || true
-  fi
+    if ! recorded_alive "$h/launcher.pid" && ! recorded_alive "$h/pid"; then break; fi
+  done
+  if recorded_alive "$h/pid"; then log "$name: PID $(cat "$h/pid") did not exit"; fi
+  if recorded_alive "$h/launcher.pid"; then kill -KILL "$(cat "$h/launcher.pid")" 2>/dev/null || true; fi
   if [ -f "$h/cgroup" ]; then
     cg=$(cat "$h/cgroup")
     if [ -d "$cg" ]; then
@@ -511,7 +513,7 @@ stage2() {
   # Hide the fleet's state dir (other hosts' files) if the machine's root holds it.
   if [ -d "$r$dir" ]; then mount -t tmpfs -o ro,mode=755,size=4k tmpfs "$r$dir"; fi
   # An opaque /etc/systemd/system for the systemd host (only what we enable below).
-  if [ "$kind" = systemd ]; then
+  if [ "$kind" = systemd ] && [ ! -e "$r/etc/nixfleet-test/ready" ]; then
     rm -rf "$r/etc/systemd/system"
     mkdir -p "$r/etc/systemd/system"
   fi
@@ -688,6 +690,9 @@ host_setup() { # KIND NAME (as root inside the new root, PID 1 of the host)
   local kind=$1 name=$2 addr
   addr=$(cat /etc/nixfleet-test/address)
   set -x
+  if [ -e /etc/nixfleet-test/ready ]; then
+    host_boot "$kind" # booted again (reboot): the upper dir and /nix keep the setup
+  fi
   echo "$name" >/etc/hostname
   printf '127.0.0.1\tlocalhost\n%s\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$addr" "$name" >/etc/hosts
   tr -d '-' </proc/sys/kernel/random/uuid >/etc/machine-id
@@ -707,14 +712,26 @@ host_setup() { # KIND NAME (as root inside the new root, PID 1 of the host)
     multi|builder) setup_multi "$kind" ;;
     nixos) setup_multi nixos; setup_nixos "$name" ;;
   esac
+  if [ "$kind" = systemd ]; then setup_systemd_units; fi
   : >/etc/nixfleet-test/ready
+  host_boot "$kind"
+}
+
+host_boot() { # KIND: start the host's services; does not return
+  local kind=$1
   if [ "$kind" = systemd ]; then
-    setup_systemd_units
     set +x
     exec setpriv --bounding-set -sys_module,-sys_time -- \
-      env -i container="$name" PATH=$HOST_PATH LANG=C.UTF-8 /lib/systemd/systemd
+      env -i container="$(cat /etc/nixfleet-test/name)" PATH=$HOST_PATH LANG=C.UTF-8 /lib/systemd/systemd
   fi
-  mkdir -p -m 755 /run/sshd
+  case $kind in
+    multi|builder|nixos) [ -S /nix/var/nix/daemon-socket/socket ] || start_nix_daemon ;;
+  esac
+  if [ "$kind" = nixos ] && [ ! -e /run/current-system ]; then
+    ln -sfn "$(readlink -f /nix/var/nix/profiles/system)" /run/current-system
+    ln -sfn "$(readlink -f /nix/var/nix/profiles/system)" /run/booted-system
+  fi
+  install -d -m 755 /run/sshd
   /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log
   set +x
   # PID 1 of the host: reap orphans until the namespace is killed.

@@ -7,6 +7,10 @@ namespace NixFleet.Shared.Execution;
 public interface IRemoteShell
 {
     /// <summary>Runs an argument list on the host; each element arrives there as exactly one argument.</summary>
+    /// <remarks>
+    /// Cancelling stops the local ssh and the wait. Without a terminal ssh cannot signal the remote
+    /// process: it goes on until it next writes output (and dies of SIGPIPE) or finishes.
+    /// </remarks>
     /// <exception cref="SshException">SSH itself failed (exit code 255).</exception>
     Task<CommandResult> RunAsync(
         IReadOnlyList<string> argv,

@@ -29,10 +29,14 @@ public sealed record ProcessOptions
 /// <summary>Runs a local program from an argument list. There is no shell in between, so nothing is ever quoted here.</summary>
 public static class ProcessRunner
 {
-    // After the process has exited, its pipes normally reach end-of-file at once. A grandchild that
-    // escaped the process tree (a daemon such as "ssh -f") can keep them open forever; don't wait
-    // for it longer than this.
+    // After the process has exited, its pipes normally reach end-of-file at once. A process outside
+    // its tree can hold them open (a daemon that forgot to close stdio; the master an ssh
+    // multiplexing client passed its pipes to): don't wait for that longer than this.
     private static readonly TimeSpan DrainAfterExit = TimeSpan.FromSeconds(3);
+
+    // After a kill nobody needs the rest of the output, and it may never end: an ssh multiplexing
+    // client hands its pipes to the master, which keeps them until the remote command finishes.
+    private static readonly TimeSpan DrainAfterKill = TimeSpan.FromMilliseconds(200);
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
@@ -118,8 +122,9 @@ public static class ProcessRunner
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
-        await Task.WhenAny(pumps, Task.Delay(DrainAfterExit, CancellationToken.None)).ConfigureAwait(false);
-        await Task.WhenAny(stdin, Task.Delay(DrainAfterExit, CancellationToken.None)).ConfigureAwait(false);
+        var drain = killed ? DrainAfterKill : DrainAfterExit;
+        await Task.WhenAny(pumps, Task.Delay(drain, CancellationToken.None)).ConfigureAwait(false);
+        await Task.WhenAny(stdin, Task.Delay(drain, CancellationToken.None)).ConfigureAwait(false);
         await sink.CloseAsync().ConfigureAwait(false);
 
         sink.ThrowIfCallbackFailed();

@@ -51,7 +51,7 @@ public sealed partial class SshConnection : IRemoteShell
         _target = target;
         _settings = settings;
         _privateKey = privateKey;
-        ControlPath = Path.Combine(settings.ControlDirectory, ControlSocketName(target));
+        ControlPath = Path.Combine(settings.ControlDirectory, ControlSocketName(target, settings));
     }
 
     public SshTarget Target => _target;
@@ -189,12 +189,12 @@ public sealed partial class SshConnection : IRemoteShell
     {
         var key = NormalizeKey(await _privateKey(ct).ConfigureAwait(false));
 
-        // Directory.CreateTempSubdirectory makes a 0700 directory; the key file is created 0600
-        // (ssh refuses a key others can read) and lives only until the master has authenticated.
-        var keyDirectory = Directory.CreateTempSubdirectory("nixfleet-ssh-");
+        // The key goes next to the sockets, in a 0700 directory of its own, as a 0600 file (ssh
+        // refuses a key others can read), and lives only until the master has authenticated.
+        var keyDirectory = PrivateFiles.CreateUniqueDirectory(_settings.ControlDirectory, "key-");
         try
         {
-            var keyFile = Path.Combine(keyDirectory.FullName, "id");
+            var keyFile = Path.Combine(keyDirectory, "id");
             await PrivateFiles.WriteSecretAsync(keyFile, key, ct).ConfigureAwait(false);
 
             // -f: ssh goes to the background once authenticated, so when this process exits the
@@ -218,7 +218,7 @@ public sealed partial class SshConnection : IRemoteShell
         }
         finally
         {
-            keyDirectory.Delete(recursive: true);
+            Directory.Delete(keyDirectory, recursive: true);
         }
     }
 
@@ -244,9 +244,12 @@ public sealed partial class SshConnection : IRemoteShell
         return key;
     }
 
-    private static string ControlSocketName(SshTarget target)
+    // The pinned key is part of a master's identity: a master opened under one pinned key must
+    // never carry commands for a host whose pin differs (a re-pin, or a host entry for the same
+    // address with another key), or strict host key checking would be bypassed.
+    private static string ControlSocketName(SshTarget target, SshSettings settings)
     {
-        var identity = $"{target.User}@{target.Address}:{target.Port.ToString(CultureInfo.InvariantCulture)}";
+        var identity = $"{target.User}@{target.Address}:{target.Port.ToString(CultureInfo.InvariantCulture)}|{settings.HostKeyAlias}|{settings.KnownHostsFile}";
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(identity));
         return Convert.ToHexStringLower(hash)[..24];
     }

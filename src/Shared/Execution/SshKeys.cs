@@ -9,7 +9,13 @@ public static class SshKeys
     private static readonly TimeSpan KeygenTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Generates an ed25519 key pair without passphrase (the caller stores it encrypted).</summary>
-    public static async Task<SshKeyPair> GenerateAsync(string comment, CancellationToken ct = default)
+    public static Task<SshKeyPair> GenerateAsync(string comment, CancellationToken ct = default) =>
+        GenerateAsync(comment, Path.GetTempPath(), ct);
+
+    /// <param name="comment">Ends the public key line.</param>
+    /// <param name="workDirectory">Where the private 0700 directory for ssh-keygen's files is made.</param>
+    /// <param name="ct">Cancels ssh-keygen.</param>
+    internal static async Task<SshKeyPair> GenerateAsync(string comment, string workDirectory, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(comment);
         // The comment ends the public key line: a line break would split it in authorized_keys.
@@ -19,10 +25,10 @@ public static class SshKeys
         }
 
         // A 0700 directory: the private key exists on disk only inside it, and only until read back.
-        var directory = Directory.CreateTempSubdirectory("nixfleet-keygen-");
+        var directory = PrivateFiles.CreateUniqueDirectory(workDirectory, "nixfleet-keygen-");
         try
         {
-            var file = Path.Combine(directory.FullName, "id_ed25519");
+            var file = Path.Combine(directory, "id_ed25519");
             var result = await ProcessRunner.RunAsync(
                 ["ssh-keygen", "-t", "ed25519", "-N", "", "-C", comment, "-f", file, "-q"],
                 new ProcessOptions { Timeout = KeygenTimeout },
@@ -38,7 +44,7 @@ public static class SshKeys
         }
         finally
         {
-            directory.Delete(recursive: true);
+            Directory.Delete(directory, recursive: true);
         }
     }
 

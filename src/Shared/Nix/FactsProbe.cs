@@ -6,14 +6,17 @@ namespace NixFleet.Shared.Nix;
 /// </summary>
 /// <remarks>
 /// Output format: a line "@@name" (or "@@name argument") starts a section; every line of the
-/// section's content follows prefixed with "|". Written for POSIX sh (dash, busybox ash), never fails
-/// as a whole, and changes nothing on the host. The Nix binary is looked for in
-/// <see cref="NixLocator.BinDirectoryCandidates"/>, in that order.
+/// section's content follows prefixed with "|". Written for POSIX sh (dash, busybox ash) and never
+/// fails as a whole. It only reads; the Nix commands in it (<c>nix-env --version</c>,
+/// <c>nix-channel --list</c>) run as the store's owner on a single-user install and as the
+/// profile's user for per-user channels, never as root in a store root does not own: on the test
+/// hosts even <c>nix-channel --list</c> run as root created a root-owned directory under /nix/var.
+/// The Nix binary is looked for in <see cref="NixLocator.BinDirectoryCandidates"/>, in that order.
 /// </remarks>
 public static class FactsProbe
 {
     public const string Script = """
-        # NixFleet host facts probe: read-only, no input, one SSH round trip. Every section stands alone;
+        # NixFleet host facts probe: reads only, takes no input, one SSH round trip. Every section stands alone;
         # one that fails prints an empty body. Body lines are prefixed with "|" so that nothing a user
         # controls (a channel name, a symlink target) can pass for a "@@" section header.
         cd / || exit 1

@@ -1,3 +1,7 @@
+using NixFleet.Web.Features.Accounts;
+using NixFleet.Web.Features.Hosts;
+using NixFleet.Web.Features.Operations;
+
 namespace NixFleet.Web.Components;
 
 public static class UiSetup
@@ -8,9 +12,13 @@ public static class UiSetup
         builder.Services.AddCascadingAuthenticationState();
     }
 
+    /// <summary>The dashboard: static files, sign-in, the pages' htmx fragments and SSE, then the pages.</summary>
     public static void MapNixFleetUi(this WebApplication app)
     {
         app.MapStaticAssets();
+        app.MapAccountsUi();
+        app.MapHostsUi();
+        app.MapOperationsUi();
         app.MapRazorComponents<App>();
     }
 }

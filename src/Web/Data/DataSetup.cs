@@ -21,9 +21,11 @@ public static class DataSetup
             var dataDir = builder.Configuration[$"{NixFleetOptions.Section}:DataDir"] ?? new NixFleetOptions().DataDir;
             using var loggerFactory = LoggerFactory.Create(l => l.AddConsole());
             var embedded = new EmbeddedPostgres(Path.Combine(dataDir, "pg"), loggerFactory.CreateLogger<EmbeddedPostgres>());
-            await embedded.StartAsync("nixfleet", CancellationToken.None);
+            var startedByUs = await embedded.StartAsync("nixfleet", CancellationToken.None);
             connectionString = embedded.ConnectionString("nixfleet");
             builder.Configuration[$"ConnectionStrings:{ConnectionName}"] = connectionString;
+            // Registered first, so stopped last: after Quartz and every job are done with it.
+            if (startedByUs) builder.Services.AddHostedService(_ => new EmbeddedPostgresStopper(embedded));
         }
         builder.Services.AddDbContext<NixFleetDb>(o => o.UseNpgsql(connectionString, npg => npg.EnableRetryOnFailure(3)));
         builder.Services.AddDataProtection()

@@ -21,12 +21,16 @@ public sealed class EmbeddedPostgres(string rootDirectory, ILogger logger)
     public string ConnectionString(string database) =>
         $"Host={SocketDirectory};Port={Port};Database={database};Username={ClusterUser};Pooling=true;Include Error Detail=true";
 
-    /// <summary>Installs Debian's postgresql if missing, creates the cluster once, starts it if stopped.</summary>
-    public async Task StartAsync(string database, CancellationToken ct)
+    /// <summary>
+    /// Installs Debian's postgresql if missing, creates the cluster once, starts it if stopped.
+    /// Returns whether this call started it (a cluster left running by a killed process is reused).
+    /// </summary>
+    public async Task<bool> StartAsync(string database, CancellationToken ct)
     {
         var bin = await FindOrInstallBinariesAsync(ct);
         Directory.CreateDirectory(rootDirectory);
         Directory.CreateDirectory(SocketDirectory);
+        if (IsRoot) await CheckClusterUserCanReachAsync(ct);
         if (!File.Exists(Path.Combine(DataDirectory, "PG_VERSION")))
         {
             Directory.CreateDirectory(DataDirectory);
@@ -39,13 +43,15 @@ public sealed class EmbeddedPostgres(string rootDirectory, ILogger logger)
         File.SetUnixFileMode(SocketDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
         var status = await RunAsClusterUserAsync([Path.Combine(bin, "pg_ctl"), "-D", DataDirectory, "status"], ct, check: false);
-        if (status.ExitCode != 0)
+        var starting = status.ExitCode != 0;
+        if (starting)
         {
             logger.LogInformation("Starting embedded PostgreSQL ({Dir})", DataDirectory);
             var options = $"-c listen_addresses='' -k {SocketDirectory} -p {Port} -c unix_socket_permissions=0700";
             await RunAsClusterUserAsync([Path.Combine(bin, "pg_ctl"), "-D", DataDirectory, "-l", LogFile, "-o", options, "-w", "-t", "60", "start"], ct);
         }
         await EnsureDatabaseAsync(database, ct);
+        return starting;
     }
 
     public async Task StopAsync(CancellationToken ct)
@@ -93,6 +99,15 @@ public sealed class EmbeddedPostgres(string rootDirectory, ILogger logger)
             .FirstOrDefault();
     }
 
+    async Task CheckClusterUserCanReachAsync(CancellationToken ct)
+    {
+        var probe = await ProcessRunner.RunAsync(["runuser", "-u", ClusterUser, "--", "test", "-x", Path.GetDirectoryName(Path.GetFullPath(rootDirectory))!], ct);
+        if (probe.ExitCode != 0)
+            throw new InvalidOperationException(
+                $"PostgreSQL refuses to run as root, so the embedded cluster runs as '{ClusterUser}', who cannot reach {rootDirectory}. " +
+                "Choose a NIXFLEET_DATA_DIR that user can traverse (the default for root is /var/lib/nixfleet).");
+    }
+
     // PostgreSQL refuses to run as root: as root, the cluster belongs to Debian's postgres user.
     async Task ChownToClusterUserAsync(CancellationToken ct)
     {
@@ -115,4 +130,11 @@ public sealed class EmbeddedPostgres(string rootDirectory, ILogger logger)
             throw new InvalidOperationException($"{what} failed ({r.ExitCode}): {r.StdErr.Trim()} {r.StdOut.Trim()}".Trim());
         return Task.CompletedTask;
     }
+}
+
+/// <summary>Stops the embedded cluster when NixFleet shuts down cleanly, if this process started it.</summary>
+public sealed class EmbeddedPostgresStopper(EmbeddedPostgres postgres) : IHostedService
+{
+    public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken ct) => postgres.StopAsync(CancellationToken.None);
 }

@@ -168,9 +168,11 @@ public sealed class HostService(NixFleetDb db, Auditor audit, OperationQueue que
         {
             "-name" => hosts.OrderByDescending(h => h.Name),
             "address" => hosts.OrderBy(h => h.Address).ThenBy(h => h.Name),
+            "-address" => hosts.OrderByDescending(h => h.Address).ThenBy(h => h.Name),
             "lastSeen" => hosts.OrderBy(h => h.LastSeenAt).ThenBy(h => h.Name),
             "-lastSeen" => hosts.OrderByDescending(h => h.LastSeenAt).ThenBy(h => h.Name),
             "status" => hosts.OrderBy(h => h.Reachable).ThenBy(h => h.Name),
+            "-status" => hosts.OrderByDescending(h => h.Reachable).ThenBy(h => h.Name),
             _ => hosts.OrderBy(h => h.Name),
         };
         var total = await hosts.CountAsync(ct);

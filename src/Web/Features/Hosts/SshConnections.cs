@@ -36,7 +36,9 @@ public sealed class SshConnections(IOptions<NixFleetOptions> options, IServiceSc
             Directory.CreateDirectory(dir);
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        var knownHosts = Path.Combine(knownHostsDir, host.Id.ToString("N"));
+        // Named after the pinned key too: a re-pin gets a new file, and so a new master connection.
+        var keyHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(host.TrustedKey!)))[..12];
+        var knownHosts = Path.Combine(knownHostsDir, $"{host.Id:N}-{keyHash}");
         File.WriteAllText(knownHosts, SshHostKeys.KnownHostsLine(alias, host.TrustedKeyType!, host.TrustedKey!) + "\n");
         var settings = new SshSettings(
             ControlDirectory: controlDir,

@@ -1,0 +1,87 @@
+using System.Text.RegularExpressions;
+using NixFleet.Shared.Nix;
+
+namespace NixFleet.Shared.Tests.Nix;
+
+/// <summary>
+/// The parser on the probe's real output from each kind of test host (tests/fleet), against what
+/// each host said about itself through direct commands (stat, readlink, nix-env --version,
+/// nix-channel --list as the right user, du, df, uname) at capture time. See Fixtures/facts/README.md.
+/// </summary>
+public partial class FactsFixtureTests
+{
+    // Disk free is the value the probe recorded (it moves by the second); everything else was
+    // checked against the host's own answers printed by Fixtures/facts/capture.sh.
+    private const string Kernel = "6.18.44-fc-v657";
+    private const string NixpkgsChannel = "file:///etc/nixfleet-test/channels/nixpkgs.tar.xz";
+
+    public static TheoryData<string, HostFacts> Hosts() => new()
+    {
+        {
+            "single",
+            new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.SingleUser, "alice",
+                [new ChannelFact("alice", "nixpkgs", NixpkgsChannel)],
+                3, "/nix/var/nix/profiles/per-user/alice/profile", null,
+                1179155, 83182403584, Kernel, "/usr/bin")
+        },
+        {
+            "systemd",
+            new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.SingleUser, "alice",
+                [new ChannelFact("alice", "nixpkgs", NixpkgsChannel)],
+                3, "/nix/var/nix/profiles/per-user/alice/profile", null,
+                1179155, 83181666304, Kernel, "/usr/bin")
+        },
+        {
+            "multi",
+            new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.MultiUser, "root",
+                [new ChannelFact("root", "nixpkgs", NixpkgsChannel)],
+                2, "/nix/var/nix/profiles/default", null,
+                1139449, 83181690880, Kernel, "/usr/bin")
+        },
+        {
+            "builder",
+            new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.MultiUser, "root",
+                [new ChannelFact("root", "nixpkgs", NixpkgsChannel)],
+                2, "/nix/var/nix/profiles/default", null,
+                1139449, 83181305856, Kernel, "/usr/bin")
+        },
+        {
+            "nixos",
+            new HostFacts("NixOS", "24.05", true, "2.8.0", NixInstallType.MultiUser, "root",
+                [new ChannelFact("root", "nixos", "file:///etc/nixfleet-test/channels/nixos.tar.xz")],
+                3, "/nix/var/nix/profiles/system",
+                "/nix/store/f4z04v5i7avm5ly0xf8a8qvwwbzg3m5p-nixos-system-nixos1-24.05.1234.abcdef0",
+                1275060, 83181608960, Kernel, "/usr/bin")
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public void Parse_RecordedHostOutput_GivesWhatTheHostSaysAboutItself(string kind, HostFacts expected)
+    {
+        var facts = FactsParser.Parse(File.ReadAllText(TestContext.FixturePath("facts", kind + ".txt")));
+
+        // Records compare lists by reference: compare the channels apart.
+        Assert.Equal(expected.Channels, facts.Channels);
+        Assert.Equal(expected with { Channels = [] }, facts with { Channels = [] });
+    }
+
+    [Theory]
+    [InlineData("single")]
+    [InlineData("systemd")]
+    [InlineData("multi")]
+    [InlineData("builder")]
+    [InlineData("nixos")]
+    public void Fixture_HasEverySectionTheCurrentScriptPrints(string kind)
+    {
+        // When this fails the script changed: recapture the fixtures (Fixtures/facts/README.md).
+        var printed = SectionCall().Matches(FactsProbe.Script).Select(m => m.Groups[1].Value).ToHashSet();
+        var recorded = FactsParser.ReadSections(File.ReadAllText(TestContext.FixturePath("facts", kind + ".txt")))
+            .Select(s => s.Name).ToHashSet();
+
+        Assert.Equal(printed.Order(), recorded.Order());
+    }
+
+    [GeneratedRegex(@"^\s*section ['""]?([a-z-]+)", RegexOptions.Multiline)]
+    private static partial Regex SectionCall();
+}

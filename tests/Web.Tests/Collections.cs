@@ -1,0 +1,4 @@
+namespace NixFleet.Web.Tests;
+
+[CollectionDefinition(FleetCollection.Name)]
+public sealed class FleetCollectionDefinition;
