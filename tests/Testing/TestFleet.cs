@@ -30,6 +30,26 @@ public sealed class TestFleet : IAsyncDisposable
 
     public FleetHostInfo Host(string kind) => Hosts.First(h => h.Kind == kind);
 
+    public FleetHostInfo Named(string name) => Hosts.First(h => h.Name == name);
+
+    /// <summary>Stops one host: every process in it ends, as when a machine loses power.</summary>
+    public async Task StopHostAsync(string name)
+    {
+        var r = await ProcessRunner.RunAsync(["bash", Repo.FleetScript, "down", "--dir", Dir, name], new ProcessOptions { Timeout = TimeSpan.FromMinutes(2) });
+        if (r.ExitCode != 0) throw new InvalidOperationException($"fleet.sh down {name} failed: {r.StdErr}");
+    }
+
+    /// <summary>Starts a stopped host again (fresh state and a new host key, like a reinstall).</summary>
+    public async Task StartHostAsync(string name)
+    {
+        var h = Named(name);
+        var pubFile = Path.Combine(Repo.Scratch("keys"), $"{name}.pub");
+        await File.WriteAllTextAsync(pubFile, PublicKey + "\n");
+        var r = await ProcessRunner.RunAsync(["bash", Repo.FleetScript, "up", "--dir", Dir, "--authorized-key", pubFile, $"{h.Kind}:{h.Name}:{h.Address}"],
+            new ProcessOptions { Timeout = TimeSpan.FromMinutes(5) });
+        if (r.ExitCode != 0) throw new InvalidOperationException($"fleet.sh up {name} failed: {r.StdErr}");
+    }
+
     /// <summary>The standard fleet: one host of each kind, shared by every test that needs hosts.</summary>
     public static async Task<TestFleet> SharedAsync()
     {
@@ -43,7 +63,9 @@ public sealed class TestFleet : IAsyncDisposable
                     ("multi", "multi1", "127.0.0.32"),
                     ("systemd", "systemd1", "127.0.0.33"),
                     ("nixos", "nixos1", "127.0.0.34"),
-                    ("builder", "builder1", "127.0.0.35"));
+                    ("builder", "builder1", "127.0.0.35"),
+                    // For tests that break or stop a host.
+                    ("multi", "victim1", "127.0.0.36"));
                 var fleet = _shared;
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => fleet.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }

@@ -45,11 +45,11 @@ public static class TestPostgres
         return cluster.ConnectionString(name);
     }
 
-    /// <summary>Stops and starts the cluster: the "database restart" fault.</summary>
-    public static async Task RestartAsync()
+    /// <summary>A cluster of the caller's own, for tests that stop and restart the database.</summary>
+    public static async Task<EmbeddedPostgres> PrivateClusterAsync(string name, string database)
     {
-        var cluster = await ClusterAsync();
-        await cluster.StopAsync(CancellationToken.None);
-        await cluster.StartAsync("postgres", CancellationToken.None);
+        var cluster = new EmbeddedPostgres(Repo.Scratch($"pg-{name}"), NullLogger.Instance);
+        await cluster.StartAsync(database, CancellationToken.None);
+        return cluster;
     }
 }

@@ -43,6 +43,10 @@ public sealed class SshException : Exception
     {
         ArgumentNullException.ThrowIfNull(stdErr);
 
+        // A multiplexed session whose host vanished (power loss, sshd killed) ends with 255 and
+        // nothing on stderr: the connection is gone.
+        if (stdErr.Trim().Length == 0) return SshFailure.Unreachable;
+
         // Order matters: a changed key also ends with "Host key verification failed.", and an
         // unknown key prints "No ... host key is known" before that same line.
         if (Has("REMOTE HOST IDENTIFICATION HAS CHANGED") || Has("Offending ") ||
@@ -88,6 +92,8 @@ public sealed class SshException : Exception
             SshFailure.AuthenticationFailed => "The host rejected the SSH key",
             _ => "SSH failed",
         };
+        if (detail.Length == 0 && failure == SshFailure.Unreachable)
+            return "The SSH connection to the host was lost (ssh exited 255 without a message: the host or its sshd went away).";
         return detail.Length == 0 ? summary + "." : $"{summary}: {detail}";
     }
 }

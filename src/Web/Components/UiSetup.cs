@@ -8,6 +8,10 @@ public static class UiSetup
 {
     public static void AddNixFleetUi(this WebApplicationBuilder builder)
     {
+        // Outside Development, `dotnet run` would serve only wwwroot itself, and MapStaticAssets' compressed
+        // variants (built under obj/) would come back empty. The build's manifest maps them; a published
+        // app has no such manifest and this does nothing.
+        builder.WebHost.UseStaticWebAssets();
         builder.Services.AddRazorComponents();
         builder.Services.AddCascadingAuthenticationState();
     }

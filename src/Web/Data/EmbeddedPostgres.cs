@@ -62,7 +62,8 @@ public sealed class EmbeddedPostgres(string rootDirectory, ILogger logger)
 
     async Task EnsureDatabaseAsync(string database, CancellationToken ct)
     {
-        await using var conn = new Npgsql.NpgsqlConnection(ConnectionString("postgres"));
+        // Unpooled: a pooled connection from before a restart of the cluster would be dead.
+        await using var conn = new Npgsql.NpgsqlConnection(ConnectionString("postgres") + ";Pooling=false");
         await conn.OpenAsync(ct);
         await using var exists = new Npgsql.NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = $1", conn);
         exists.Parameters.AddWithValue(database);
