@@ -36,7 +36,8 @@ public class SshFailureTests
     [InlineData("ssh: Could not resolve hostname nonexistent.invalid: Name or service not known\n", SshFailure.Unreachable)]
     [InlineData("kex_exchange_identification: read: Connection reset by peer\n", SshFailure.Unreachable)]
     [InlineData("Connection closed by 127.0.0.12 port 22\n", SshFailure.Unreachable)]
-    [InlineData("", SshFailure.Other)]
+    // A multiplexed session whose host vanished ends with 255 and an empty stderr.
+    [InlineData("", SshFailure.Unreachable)]
     [InlineData("something else entirely\n", SshFailure.Other)]
     public void Classify_OpenSshStderr_GivesTheKindOfFailure(string stdErr, SshFailure expected) =>
         Assert.Equal(expected, SshException.Classify(stdErr));
