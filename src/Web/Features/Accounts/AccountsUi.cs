@@ -12,7 +12,13 @@ namespace NixFleet.Web.Features.Accounts;
 /// </summary>
 public static class AccountsUi
 {
-    public sealed record LoginForm(string? Email, string? Password, string? ReturnUrl);
+    // Settable properties, not a positional record: a field left out of the post binds as null instead of failing.
+    public sealed class LoginForm
+    {
+        public string? Email { get; set; }
+        public string? Password { get; set; }
+        public string? ReturnUrl { get; set; }
+    }
 
     public static void MapAccountsUi(this WebApplication app)
     {
