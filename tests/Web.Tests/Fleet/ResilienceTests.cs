@@ -53,6 +53,51 @@ public sealed class ResilienceTests(FleetAppFixture fixture) : IClassFixture<Fle
     }
 
     [Fact]
+    public async Task LiveOutput_StreamsToAClientOfAnotherNode_InOrder_AndEndsWithTheStatus()
+    {
+        await using var b = await NixFleetApp.StartAsync(fixture.App.ConnectionString);
+        using var apiB = await b.ClientAsync();
+        var h = _fleet.Named("victim1");
+        var id = await fixture.Admin.AddTrustedHostAsync("streamed", h.Address);
+        await SlowDownRefreshAsync(h.Name, 3);
+        try
+        {
+            // Started on node A, watched from node B while it runs.
+            var op = await fixture.Admin.RefreshAsync(id);
+            using var response = await apiB.Http.GetAsync($"/api/v1/operations/{op}/stream", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            var events = new List<(string Event, string Data, string? Id)>();
+            string? evt = null, data = null, eventId = null;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (await reader.ReadLineAsync(timeout.Token) is { } line)
+            {
+                if (line.StartsWith("event: ")) evt = line[7..];
+                else if (line.StartsWith("data: ")) data = line[6..];
+                else if (line.StartsWith("id: ")) eventId = line[4..];
+                else if (line == "" && evt is not null)
+                {
+                    events.Add((evt, data ?? "", eventId));
+                    if (evt == "end") break;
+                    evt = data = eventId = null;
+                }
+            }
+
+            Assert.Equal(("end", "succeeded"), (events[^1].Event, events[^1].Data));
+            var streamed = events.Where(e => e.Event == "line").Select(e => JsonDocument.Parse(e.Data).RootElement).ToList();
+            Assert.Equal(Enumerable.Range(1, streamed.Count), streamed.Select(l => l.GetProperty("seq").GetInt32()));
+            Assert.Equal(events.Where(e => e.Event == "line").Select(e => e.Id), streamed.Select(l => l.GetProperty("seq").GetInt32().ToString()));
+            var stored = await fixture.Admin.LogTextAsync(op);
+            Assert.Equal(stored, string.Join("\n", streamed.Select(l => l.GetProperty("text").GetString())));
+            Assert.Contains(events, e => e.Event == "status" && e.Data.Contains("\"running\""));
+        }
+        finally
+        {
+            await RestoreRefreshAsync(h.Name);
+        }
+    }
+
+    [Fact]
     public async Task WebProcessKilledMidOperation_IsRecoveredAndEndsTruthfully()
     {
         var h = _fleet.Named("victim1");

@@ -11,7 +11,7 @@ namespace NixFleet.Web.Features.Hosts;
 /// The pinned key is written to a known_hosts file of the host's own, looked up by a HostKeyAlias,
 /// so strict checking holds whatever address the host is reached at.
 /// </summary>
-public sealed class SshConnections(IOptions<NixFleetOptions> options, IServiceScopeFactory scopes)
+public sealed class SshConnections(IOptions<NixFleetOptions> options, IServiceScopeFactory scopes) : IAsyncDisposable
 {
     readonly ConcurrentDictionary<string, SshConnection> _open = new();
 
@@ -30,8 +30,11 @@ public sealed class SshConnections(IOptions<NixFleetOptions> options, IServiceSc
         var alias = $"nixfleet-{host.Id:N}";
         var knownHostsDir = Path.Combine(SshDir, "known_hosts.d");
         // Per process: two nodes sharing a data directory must not race for one master socket.
+        // A socket path must fit in 107 bytes: with a long data directory, use a short one in /tmp.
         var controlDir = Path.Combine(SshDir, "cm", Environment.ProcessId.ToString());
-        foreach (var dir in new[] { SshDir, knownHostsDir, Path.GetDirectoryName(controlDir)!, controlDir })
+        if (controlDir.Length > SshConnection.MaxControlDirectoryLength)
+            controlDir = Path.Combine("/tmp", $"nixfleet-cm-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(SshDir)))[..8]}", Environment.ProcessId.ToString());
+        foreach (var dir in new[] { SshDir, knownHostsDir, Path.GetDirectoryName(controlDir)!, controlDir }.Distinct())
         {
             Directory.CreateDirectory(dir);
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -47,6 +50,17 @@ public sealed class SshConnections(IOptions<NixFleetOptions> options, IServiceSc
             ConnectTimeout: TimeSpan.FromSeconds(options.Value.SshConnectTimeoutSeconds),
             ControlPersist: TimeSpan.FromMinutes(5));
         return new SshConnection(new SshTarget(host.Address, host.Port, host.User), settings, PrivateKeyAsync);
+    }
+
+    /// <summary>On shutdown, close this node's master connections rather than leave them to time out.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await Task.WhenAll(_open.Values.Select(async c =>
+        {
+            try { await c.CloseAsync(cts.Token); }
+            catch (Exception) { /* a master that is already gone, or ssh that did not answer in time: nothing left to close */ }
+        }));
     }
 
     async ValueTask<string> PrivateKeyAsync(CancellationToken ct)
