@@ -21,6 +21,8 @@ var app = builder.Build();
 await app.InitializeAsync();
 
 app.UseNixFleetSecurityHeaders();
+// A stale form post (antiforgery, a form no longer shown) says so instead of an empty page.
+app.UseStatusCodePages();
 app.UseRateLimiter();
 app.UseAuthentication();
 app.UseAuthorization();

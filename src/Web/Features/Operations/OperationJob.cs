@@ -69,7 +69,7 @@ public sealed class OperationJob(
             await heartbeat;
         }
 
-        if (status != OperationStatus.Succeeded) log.Write(OperationLog.ErrStream, error);
+        if (status != OperationStatus.Succeeded && log.LastText != error) log.Write(OperationLog.ErrStream, error);
         await log.DisposeAsync();
         await FinishAsync(id, node, status, error, result);
     }

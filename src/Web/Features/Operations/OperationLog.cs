@@ -38,8 +38,12 @@ public sealed class OperationLog : IAsyncDisposable
         return new OperationLog(operationId, last, scopes, logger);
     }
 
+    /// <summary>The last line written, so a closing error already said by the handler is not said twice.</summary>
+    public string? LastText { get; private set; }
+
     public void Write(string stream, string text)
     {
+        LastText = text;
         // Sequence numbers are given here, in call order, so the stored order is the order written.
         var seq = Interlocked.Increment(ref _seq);
         _pending.Writer.TryWrite(new OperationLine { OperationId = _operationId, Seq = seq, Stream = stream, Text = text });
