@@ -12,9 +12,9 @@ ensure_packages postgresql nix-bin openssh-server openssh-client chromium xz-uti
 ensure_node
 
 results=$(mktemp -d /tmp/nixfleet-test-results.XXXXXX)
-cleanup() { bash tests/cleanup-stale.sh --all; }
+cleanup() { bash tests/cleanup-stale.sh; }
 trap cleanup EXIT
-bash tests/cleanup-stale.sh --all
+bash tests/cleanup-stale.sh
 
 dotnet build NixFleet.sln -c Release -nologo -clp:ErrorsOnly
 status=0

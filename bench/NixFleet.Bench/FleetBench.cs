@@ -39,6 +39,8 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         var sw = Stopwatch.StartNew();
         log.WriteLine($"fleet: starting {specs.Length} test hosts on 127.0.0.101-{100 + specs.Length} ({string.Join(", ", specs.GroupBy(s => s.Kind).Select(g => $"{g.Count()} {g.Key}"))})");
         await using var fleet = await TestFleet.StartAsync("bench", specs);
+        // Should the bench exit abnormally (watchdog, Ctrl+C), the hosts still go down ("down" is idempotent).
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => fleet.DisposeAsync().AsTask().GetAwaiter().GetResult();
         log.WriteLine($"fleet: up in {Report.Ms(sw.Elapsed.TotalMilliseconds)}");
 
         await PreparePeerAsync(fleet);
@@ -85,7 +87,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
                 rows.Add([p.Name, Report.Ms(p.WallMs), Report.Ratio(p.WallMs / warmMedian.ServerMs), Report.Ms(p.CpuMs), "-", $"{p.Ok}/{specs.Length}", p.Note]);
         }
 
-        await CommandLatencyAsync(fleet, specs.First(s => s.Kind == "multi").Address);
+        await CommandLatencyAsync(fleet, (specs.FirstOrDefault(s => s.Kind == "multi") is { Name: not null } m ? m : specs[0]).Address);
 
         sw.Restart();
         log.WriteLine("fleet: stopping the test hosts");
@@ -134,7 +136,9 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
     {
         _peerDir = Repo.Scratch("peer");
         _keyFile = Path.Combine(_peerDir, "id");
-        await PrivateFiles.WriteSecretAsync(_keyFile, fleet.PrivateKey.Trim() + "\n", CancellationToken.None);
+        await File.WriteAllTextAsync(_keyFile, "");
+        File.SetUnixFileMode(_keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await File.WriteAllTextAsync(_keyFile, fleet.PrivateKey.Trim() + "\n");
         var lines = new List<string>();
         foreach (var h in fleet.Hosts)
         {
@@ -185,7 +189,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
     async Task<PeerRun> MuxFloorAsync(IReadOnlyList<string> addresses)
     {
         var cm = Path.Combine(_peerDir, "cm");
-        PrivateFiles.CreatePrivateDirectory(cm);
+        Directory.CreateDirectory(cm, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var controlPath = Path.Combine(cm, "%h");
         var env = $"export KEY={Q(_keyFile)} KNOWN={Q(_knownHosts)} PROBE={Q(_probeFile)}; ";
         // Opened in parallel, as a human's ~/.ssh/config with ControlMaster=auto would after a first run;

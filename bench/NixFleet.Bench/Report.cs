@@ -6,16 +6,16 @@ namespace NixFleet.Bench;
 /// <summary>Collects every benchmark's tables and notes; prints them as text and as Markdown.</summary>
 public sealed class Report
 {
-    sealed record Table(string Title, string Intro, string[] Headers, List<string[]> Rows);
+    sealed record TableData(string Title, string Intro, string[] Headers, List<string[]> Rows);
 
-    readonly List<Table> _tables = [];
+    readonly List<TableData> _tables = [];
     readonly List<(string Title, string Text)> _notes = [];
 
     /// <summary>A new table; add rows (one cell per header) to the returned list.</summary>
     public List<string[]> Table(string title, string intro, params string[] headers)
     {
         var rows = new List<string[]>();
-        _tables.Add(new Table(title, intro, headers, rows));
+        _tables.Add(new TableData(title, intro, headers, rows));
         return rows;
     }
 

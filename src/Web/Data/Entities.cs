@@ -124,6 +124,20 @@ public sealed class Operation
     public string? Node { get; set; }
     public DateTimeOffset? HeartbeatAt { get; set; }
     public int Attempt { get; set; }
+    /// <summary>JSON: how far a handler got, so a recovered run resumes or reconciles instead of repeating.</summary>
+    public string? Checkpoint { get; set; }
+}
+
+/// <summary>
+/// One changing operation per host at a time: the row exists while its operation is unfinished.
+/// (A lock file on the host guards against other NixFleet installations and hand-run tools.)
+/// </summary>
+public sealed class HostLock
+{
+    public Guid HostId { get; set; }
+    public Guid OperationId { get; set; }
+    public required string Kind { get; set; }
+    public DateTimeOffset AcquiredAt { get; set; } = DateTimeOffset.UtcNow;
 }
 
 public sealed class OperationLine

@@ -15,6 +15,7 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     public DbSet<Operation> Operations => Set<Operation>();
     public DbSet<OperationLine> OperationLines => Set<OperationLine>();
     public DbSet<AuditEntry> Audit => Set<AuditEntry>();
+    public DbSet<HostLock> HostLocks => Set<HostLock>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -56,6 +57,15 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.HasIndex(o => o.Status);
             e.Property(o => o.Parameters).HasColumnType("jsonb");
             e.Property(o => o.Result).HasColumnType("jsonb");
+            e.Property(o => o.Checkpoint).HasColumnType("jsonb");
+        });
+
+        b.Entity<HostLock>(e =>
+        {
+            e.ToTable("host_locks");
+            e.HasKey(l => l.HostId);
+            e.HasIndex(l => l.OperationId);
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(l => l.HostId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<OperationLine>(e =>

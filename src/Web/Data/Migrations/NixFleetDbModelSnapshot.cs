@@ -478,6 +478,28 @@ namespace NixFleet.Web.Data.Migrations
                     b.ToTable("host_facts", (string)null);
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.HostLock", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("AcquiredAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<Guid>("OperationId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("HostId");
+
+                    b.HasIndex("OperationId");
+
+                    b.ToTable("host_locks", (string)null);
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.Operation", b =>
                 {
                     b.Property<Guid>("Id")
@@ -486,6 +508,9 @@ namespace NixFleet.Web.Data.Migrations
 
                     b.Property<int>("Attempt")
                         .HasColumnType("integer");
+
+                    b.Property<string>("Checkpoint")
+                        .HasColumnType("jsonb");
 
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
@@ -677,6 +702,15 @@ namespace NixFleet.Web.Data.Migrations
                         });
 
                     b.Navigation("Channels");
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostLock", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.OperationLine", b =>

@@ -138,6 +138,7 @@ public sealed class OperationJob(
                     .SetProperty(o => o.Error, o => o.Status == OperationStatus.Cancelled ? o.Error ?? error : (error == "" ? null : error))
                     .SetProperty(o => o.Result, json)
                     .SetProperty(o => o.FinishedAt, DateTimeOffset.UtcNow));
+            await new HostLocks(db).ReleaseAsync(id, CancellationToken.None);
         }, logger, $"operation {id} status");
     }
 }

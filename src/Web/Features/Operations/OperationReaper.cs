@@ -36,6 +36,8 @@ public sealed class OperationReaper(NixFleetDb db, IOptions<NixFleetOptions> opt
             if (ended > 0) logger.LogWarning("Operation {Id} lost its node {Node}; marked failed", op.Id, op.Node);
         }
 
+        await new HostLocks(db).ReleaseFinishedAsync(ct);
+
         var queuedBefore = now.AddSeconds(-30);
         var orphans = await db.Operations
             .Where(o => o.Status == OperationStatus.Queued && o.CreatedAt < queuedBefore)

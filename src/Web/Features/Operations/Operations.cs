@@ -15,18 +15,45 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
 
     public async Task<Operation> EnqueueAsync(string kind, Guid? hostId, object? parameters, string actor, CancellationToken ct)
     {
-        var op = new Operation
-        {
-            Kind = kind,
-            HostId = hostId,
-            RequestedBy = actor,
-            Parameters = parameters is null ? null : JsonSerializer.Serialize(parameters, JsonSerializerOptions.Web),
-        };
+        var op = NewOperation(kind, hostId, parameters, actor);
         db.Operations.Add(op);
         await db.SaveChangesAsync(ct);
         await ScheduleAsync(await schedulers.GetScheduler(ct), op.Id, ct);
         return op;
     }
+
+    /// <summary>
+    /// For operations that change a host: the row and the host's lock are written together, or
+    /// neither is. Throws <see cref="HostBusyException"/> naming what holds the host.
+    /// </summary>
+    public async Task<Operation> EnqueueChangeAsync(string kind, FleetHost host, object? parameters, string actor, CancellationToken ct)
+    {
+        var op = NewOperation(kind, host.Id, parameters, actor);
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            db.Operations.Add(op);
+            await db.SaveChangesAsync(ct);
+            if (await new HostLocks(db).TryAcquireAsync(host.Id, op.Id, kind, ct) is { } holder)
+            {
+                await tx.RollbackAsync(ct);
+                throw new HostBusyException(HostLocks.Describe(holder, host.Name));
+            }
+            await tx.CommitAsync(ct);
+        });
+        await ScheduleAsync(await schedulers.GetScheduler(ct), op.Id, ct);
+        return op;
+    }
+
+    static Operation NewOperation(string kind, Guid? hostId, object? parameters, string actor) => new()
+    {
+        Kind = kind,
+        HostId = hostId,
+        RequestedBy = actor,
+        Parameters = parameters is null ? null : JsonSerializer.Serialize(parameters, JsonSerializerOptions.Web),
+    };
 
     public static JobKey JobKeyFor(Guid operationId) => new(operationId.ToString(), JobGroup);
 
@@ -55,6 +82,9 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
                 .SetProperty(o => o.Status, OperationStatus.Cancelled)
                 .SetProperty(o => o.Error, $"cancelled by {actor}")
                 .SetProperty(o => o.FinishedAt, o => o.StartedAt == null ? DateTimeOffset.UtcNow : o.FinishedAt), ct);
+        // A queued operation never runs now: give its host back. A running one does so when it stops.
+        if (changed > 0 && await db.Operations.AnyAsync(o => o.Id == id && o.StartedAt == null, ct))
+            await new HostLocks(db).ReleaseAsync(id, ct);
         return changed > 0;
     }
 }

@@ -1,0 +1,84 @@
+using Xunit.Abstractions;
+
+namespace NixFleet.EndToEnd;
+
+/// <summary>One headless Debian Chromium per test class; each test opens its own context (cookies, storage).</summary>
+public sealed class BrowserFixture : IAsyncLifetime
+{
+    IPlaywright? _playwright;
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        // Waits for what a page does after a click (a form post, an htmx swap, the live output):
+        // generous for a loaded CI machine, still failing a test that waits for something never shown.
+        SetDefaultExpectTimeout(20_000);
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null) await Browser.CloseAsync();
+        _playwright?.Dispose();
+    }
+
+    public async Task<IBrowserContext> NewContextAsync(string baseUrl, string? storageState = null)
+    {
+        var context = await Browser.NewContextAsync(new()
+        {
+            BaseURL = baseUrl,
+            StorageState = storageState,
+            ViewportSize = new() { Width = 1280, Height = 860 },
+            Locale = "en-GB",
+            TimezoneId = "UTC",
+        });
+        context.SetDefaultTimeout(20_000);
+        return context;
+    }
+
+    /// <summary>A fresh context and page; on a failed test, its screenshot and URL are kept for the report.</summary>
+    public async Task<Session> OpenAsync(string baseUrl, ITestOutputHelper output, string name, string? storageState = null)
+    {
+        var context = await NewContextAsync(baseUrl, storageState);
+        return new Session(context, await context.NewPageAsync(), output, name);
+    }
+}
+
+/// <summary>
+/// A test's browser context. Call <see cref="Passed"/> as the test's last line: a session disposed
+/// without it belongs to a failed test, and leaves a screenshot of where the page was.
+/// </summary>
+public sealed class Session(IBrowserContext context, IPage page, ITestOutputHelper output, string name) : IAsyncDisposable
+{
+    bool _passed;
+    public IPage Page { get; } = page;
+    public IBrowserContext Context { get; } = context;
+
+    public void Passed() => _passed = true;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_passed)
+        {
+            try
+            {
+                var dir = Path.Combine(AppContext.BaseDirectory, "failures");
+                Directory.CreateDirectory(dir);
+                var file = Path.Combine(dir, $"{name}.png");
+                await Page.ScreenshotAsync(new() { Path = file, FullPage = true });
+                output.WriteLine($"page at failure: {Page.Url}, screenshot: {file}");
+            }
+            catch (PlaywrightException e)
+            {
+                output.WriteLine($"no screenshot of the failed page: {e.Message}");
+            }
+        }
+        await Context.CloseAsync();
+    }
+}
