@@ -25,61 +25,76 @@ namespace NixFleet.Bench;
 /// </summary>
 public sealed partial class HostsBench(Report report, TextWriter log, int smallCount, int largeCount, int requests)
 {
-    const int WarmUp = 15;
+    const int WarmUp = 10;
     const string Search = "web-001";      // a partial name, as typed in the search box
     const string CommonTag = "staging";   // on ~20% of the hosts
     const string RareTag = "gpu";         // on 1% of the hosts
 
     static readonly string[] Roles = ["web", "db", "cache", "worker", "build"];
 
-    NpgsqlDataSource _ds = null!;
-
     /// <summary>A request NixFleet serves and the SQL it runs for it, captured from its own query code.</summary>
     sealed record Case(string Name, string Path, bool Html, bool HxRequest, Func<NixFleetDb, Task> Query);
 
     sealed record Measured(double P50, double P95, int N);
 
-    sealed record CaseResult(Case Case, Measured App, Measured Floor, string Matches, List<Captured> Sql);
-
     sealed record Captured(string Sql, NpgsqlParameter[] Parameters);
+
+    /// <summary>One NixFleet process on its own database with a given number of hosts, and its clients.</summary>
+    sealed class Side(int hosts, NixFleetApp app, NpgsqlDataSource ds, ApiClient api, HttpClient browser) : IAsyncDisposable
+    {
+        public int Hosts => hosts;
+        public NixFleetApp App => app;
+        public NpgsqlDataSource Db => ds;
+        public ApiClient Api => api;
+        public HttpClient Browser => browser;
+
+        public async ValueTask DisposeAsync()
+        {
+            api.Dispose();
+            browser.Dispose();
+            await ds.DisposeAsync();
+            await app.DisposeAsync();
+        }
+    }
 
     public async Task RunAsync()
     {
-        await using var app = await NixFleetApp.StartAsync();
-        _ds = NpgsqlDataSource.Create(app.ConnectionString);
-        try
-        {
-            using var api = await app.ClientAsync();
-            using var browser = await SignInAsync(app);
+        // Both sizes are served at once, by two NixFleet processes on two databases, and every
+        // sample is taken in turn (small, large, small floor, large floor): a busy machine slows
+        // all four alike, so the ratios hold even when the absolute numbers move.
+        var sw = Stopwatch.StartNew();
+        var sides = await Task.WhenAll(StartSideAsync(smallCount), StartSideAsync(largeCount));
+        await using var small = sides[0];
+        await using var large = sides[1];
+        log.WriteLine($"hosts: two NixFleet processes up and seeded ({smallCount} and {largeCount} hosts) in {Report.Ms(sw.Elapsed.TotalMilliseconds)}");
 
-            var sw = Stopwatch.StartNew();
-            await SeedAsync(0, smallCount);
-            log.WriteLine($"hosts: seeded {smallCount} hosts in {Report.Ms(sw.Elapsed.TotalMilliseconds)}");
-            var small = await MeasureAllAsync(api, browser, smallCount);
+        var results = await MeasureAllAsync(small, large);
 
-            sw.Restart();
-            await SeedAsync(smallCount, largeCount);
-            log.WriteLine($"hosts: seeded up to {largeCount} hosts in {Report.Ms(sw.Elapsed.TotalMilliseconds)}");
-            var large = await MeasureAllAsync(api, browser, largeCount);
+        var rows = report.Table($"Hosts list: {smallCount} vs {largeCount:N0} hosts",
+            $"Two NixFleet processes side by side, one with {smallCount} and one with {largeCount:N0} hosts (each with tags, a trusted key and a latest facts row), " +
+            $"requests from one client on this machine (keep-alive); {requests} samples per row after {WarmUp} warm-up rounds, the four measurements of a row taken in turn. " +
+            "API requests carry a bearer token; HTML requests the cookie from signing in through the login form. " +
+            "Floor = the same SQL NixFleet runs for the request (captured from NixFleet's own HostService/EF Core query code), " +
+            "issued directly through Npgsql on a pooled connection with every row read. Tables ANALYZEd after seeding.",
+            "request", $"p50 @{largeCount:N0}", $"p95 @{largeCount:N0}", $"floor p50 @{largeCount:N0}", "NixFleet / floor",
+            $"p50 @{smallCount}", $"floor p50 @{smallCount}", $"scaling p50 {largeCount:N0} / {smallCount}", "matches");
+        foreach (var r in results)
+            rows.Add([r.Name, Report.Ms(r.Large.P50), Report.Ms(r.Large.P95), Report.Ms(r.LargeFloor.P50), Report.Ratio(r.Large.P50 / r.LargeFloor.P50),
+                Report.Ms(r.Small.P50), Report.Ms(r.SmallFloor.P50), Report.Ratio(r.Large.P50 / r.Small.P50), r.Matches]);
 
-            var rows = report.Table($"Hosts list: {smallCount} vs {largeCount:N0} hosts",
-                $"Sequential requests from one client on this machine (keep-alive), p50/p95 over {requests} after {WarmUp} warm-up requests. " +
-                "API requests carry a bearer token; HTML requests the cookie from signing in through the login form. " +
-                "Floor = the same SQL NixFleet runs for the request (captured from NixFleet's own HostService/EF Core query code), " +
-                "issued directly through Npgsql on a pooled connection with every row read. Tables ANALYZEd after seeding.",
-                "request", $"p50 @{smallCount}", $"p50 @{largeCount:N0}", $"p95 @{largeCount:N0}", $"floor p50 @{largeCount:N0}",
-                "NixFleet / floor", $"scaling p50 {largeCount / 1000}k / {smallCount}", "matches", "floor p50 @" + smallCount);
-            foreach (var (s, l) in small.Zip(large))
-                rows.Add([l.Case.Name, Report.Ms(s.App.P50), Report.Ms(l.App.P50), Report.Ms(l.App.P95), Report.Ms(l.Floor.P50),
-                    Report.Ratio(l.App.P50 / l.Floor.P50), Report.Ratio(l.App.P50 / s.App.P50), l.Matches, Report.Ms(s.Floor.P50)]);
+        await ExplainAsync(large, results);
+        await WhatIfAsync(large, results);
+    }
 
-            await ExplainAsync(large);
-            await WhatIfAsync(api, large);
-        }
-        finally
-        {
-            await _ds.DisposeAsync();
-        }
+    async Task<Side> StartSideAsync(int hosts)
+    {
+        var app = await NixFleetApp.StartAsync();
+        var ds = NpgsqlDataSource.Create(app.ConnectionString);
+        var api = await app.ClientAsync();
+        var browser = await SignInAsync(app);
+        var side = new Side(hosts, app, ds, api, browser);
+        await SeedAsync(ds, 0, hosts);
+        return side;
     }
 
     List<Case> Cases(int total)
@@ -96,88 +111,91 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
             new($"API /api/v1/hosts?tag={RareTag} (1%)", $"/api/v1/hosts?tag={RareTag}", false, false, db => List(db, null, RareTag, null, 1)),
             new($"API /api/v1/hosts?tag={CommonTag} (20%)", $"/api/v1/hosts?tag={CommonTag}", false, false, db => List(db, null, CommonTag, null, 1)),
             new("API /api/v1/hosts?sort=-lastSeen", "/api/v1/hosts?sort=-lastSeen", false, false, db => List(db, null, null, "-lastSeen", 1)),
-            new("API /api/v1/hosts/{unknown id} (fixed cost: auth + 1 lookup)", $"/api/v1/hosts/{unknown}", false, false,
+            new("API /api/v1/hosts/{unknown id} (bearer auth + 1 lookup, 404)", $"/api/v1/hosts/{unknown}", false, false,
                 db => db.Hosts.AsNoTracking().Include(h => h.LatestFacts).FirstOrDefaultAsync(h => h.Id == unknown)),
-            new("HTML /hosts (page 1)", "/hosts", true, false, async db => { await List(db, null, null, null, 1); await HostsUi.TagsAsync(db, CancellationToken.None); }),
+            new("/healthz (anonymous; opens a connection)", "/healthz", false, false, db => db.Database.CanConnectAsync()),
             new($"HTML /hosts?q={Search}", $"/hosts?q={Search}", true, false, async db => { await List(db, Search, null, null, 1); await HostsUi.TagsAsync(db, CancellationToken.None); }),
             new($"htmx fragment /hosts/table?q={Search}", $"/hosts/table?q={Search}", true, true, db => List(db, Search, null, null, 1)),
         ];
     }
 
-    async Task<List<CaseResult>> MeasureAllAsync(ApiClient api, HttpClient browser, int total)
+    async Task<List<PairResult>> MeasureAllAsync(Side small, Side large)
     {
-        var results = new List<CaseResult>();
-        foreach (var c in Cases(total))
+        var results = new List<PairResult>();
+        foreach (var (cs, cl) in Cases(small.Hosts).Zip(Cases(large.Hosts)))
         {
-            var sql = await CaptureAsync(c.Query);
-            var client = c.Html ? browser : api.Http;
-            var matches = "-";
-            if (!c.Html)
+            var sqlSmall = await CaptureAsync(small.Db, cs.Query);
+            var sqlLarge = await CaptureAsync(large.Db, cl.Query);
+            var matches = await MatchesAsync(large, cl);
+            var t = new List<double>[4];
+            for (var k = 0; k < 4; k++) t[k] = new List<double>(requests);
+            for (var i = 0; i < WarmUp + requests; i++)
             {
-                var response = await client.GetAsync(c.Path);
-                var body = await response.Content.ReadAsStringAsync();
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    var json = JsonDocument.Parse(body).RootElement;
-                    if (json.TryGetProperty("total", out var t)) matches = t.GetInt32().ToString("N0", CultureInfo.InvariantCulture);
-                }
-                else if (response.StatusCode != HttpStatusCode.NotFound) throw new InvalidOperationException($"GET {c.Path}: {(int)response.StatusCode} {body}");
+                var a = await RequestAsync(small, cs);
+                var b = await RequestAsync(large, cl);
+                var c = await FloorAsync(small.Db, sqlSmall);
+                var d = await FloorAsync(large.Db, sqlLarge);
+                if (i < WarmUp) continue;
+                t[0].Add(a); t[1].Add(b); t[2].Add(c); t[3].Add(d);
             }
-            var appTimes = await TimeRequestsAsync(client, c);
-            var floor = await TimeFloorAsync(sql);
-            log.WriteLine($"hosts: @{total} {c.Name}: p50 {Report.Ms(appTimes.P50)}, p95 {Report.Ms(appTimes.P95)}; floor p50 {Report.Ms(floor.P50)} ({sql.Count} statement(s)); matches {matches}");
-            results.Add(new CaseResult(c, appTimes, floor, matches, sql));
+            var r = new PairResult(cl.Name, cl, M(t[0]), M(t[1]), M(t[2]), M(t[3]), matches, sqlLarge);
+            log.WriteLine($"hosts: {r.Name}: @{large.Hosts} p50 {Report.Ms(r.Large.P50)} (floor {Report.Ms(r.LargeFloor.P50)}), @{small.Hosts} p50 {Report.Ms(r.Small.P50)} (floor {Report.Ms(r.SmallFloor.P50)}); matches {matches}");
+            results.Add(r);
         }
         return results;
     }
 
-    async Task<Measured> TimeRequestsAsync(HttpClient client, Case c)
+    static Measured M(List<double> times) => new(Stats.Percentile(times, 50), Stats.Percentile(times, 95), times.Count);
+
+    sealed record PairResult(string Name, Case Case, Measured Small, Measured Large, Measured SmallFloor, Measured LargeFloor, string Matches, List<Captured> Sql);
+
+    static async Task<string> MatchesAsync(Side side, Case c)
     {
-        var times = new List<double>(requests);
-        for (var i = 0; i < WarmUp + requests; i++)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, c.Path);
-            if (c.HxRequest) request.Headers.Add("HX-Request", "true");
-            var sw = Stopwatch.StartNew();
-            using var response = await client.SendAsync(request);
-            var body = await response.Content.ReadAsByteArrayAsync();
-            sw.Stop();
-            var expected = c.Path.StartsWith("/api/v1/hosts/", StringComparison.Ordinal) && !c.Path.Contains('?') ? HttpStatusCode.NotFound : HttpStatusCode.OK;
-            if (response.StatusCode != expected)
-                throw new InvalidOperationException($"GET {c.Path}: {(int)response.StatusCode} {Encoding.UTF8.GetString(body)[..Math.Min(300, body.Length)]}");
-            if (i >= WarmUp) times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        return new Measured(Stats.Percentile(times, 50), Stats.Percentile(times, 95), times.Count);
+        if (c.Html || !c.Path.StartsWith("/api/v1/hosts", StringComparison.Ordinal)) return "-";
+        using var response = await side.Api.Http.GetAsync(c.Path);
+        if (response.StatusCode != HttpStatusCode.OK) return "-";
+        var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        return json.TryGetProperty("total", out var t) ? t.GetInt32().ToString("N0", CultureInfo.InvariantCulture) : "-";
     }
 
-    async Task<Measured> TimeFloorAsync(List<Captured> sql)
+    static async Task<double> RequestAsync(Side side, Case c)
     {
-        var times = new List<double>(requests);
-        for (var i = 0; i < WarmUp + requests; i++)
+        using var request = new HttpRequestMessage(HttpMethod.Get, c.Path);
+        if (c.HxRequest) request.Headers.Add("HX-Request", "true");
+        var client = c.Html ? side.Browser : side.Api.Http;
+        var sw = Stopwatch.StartNew();
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+        sw.Stop();
+        var expected = c.Path.StartsWith("/api/v1/hosts/", StringComparison.Ordinal) && !c.Path.Contains('?') ? HttpStatusCode.NotFound : HttpStatusCode.OK;
+        if (response.StatusCode != expected)
+            throw new InvalidOperationException($"GET {c.Path}: {(int)response.StatusCode} {Encoding.UTF8.GetString(body)[..Math.Min(300, body.Length)]}");
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    static async Task<double> FloorAsync(NpgsqlDataSource ds, List<Captured> sql)
+    {
+        if (sql.Count == 0) return double.NaN; // nothing to compare with (/healthz only opens a connection)
+        var sw = Stopwatch.StartNew();
+        await using (var conn = await ds.OpenConnectionAsync())
         {
-            var sw = Stopwatch.StartNew();
-            await using (var conn = await _ds.OpenConnectionAsync())
+            foreach (var s in sql)
             {
-                foreach (var s in sql)
-                {
-                    await using var cmd = new NpgsqlCommand(s.Sql, conn);
-                    cmd.Parameters.AddRange(s.Parameters.Select(p => p.Clone()).ToArray());
-                    await using var reader = await cmd.ExecuteReaderAsync();
-                    var values = new object[reader.FieldCount];
-                    while (await reader.ReadAsync()) reader.GetValues(values);
-                }
+                await using var cmd = new NpgsqlCommand(s.Sql, conn);
+                cmd.Parameters.AddRange(s.Parameters.Select(p => p.Clone()).ToArray());
+                await using var reader = await cmd.ExecuteReaderAsync();
+                var values = new object[reader.FieldCount];
+                while (await reader.ReadAsync()) reader.GetValues(values);
             }
-            sw.Stop();
-            if (i >= WarmUp) times.Add(sw.Elapsed.TotalMilliseconds);
         }
-        return new Measured(Stats.Percentile(times, 50), Stats.Percentile(times, 95), times.Count);
+        return sw.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>Runs NixFleet's own query code against the database and records the SQL it sends.</summary>
-    async Task<List<Captured>> CaptureAsync(Func<NixFleetDb, Task> query)
+    static async Task<List<Captured>> CaptureAsync(NpgsqlDataSource ds, Func<NixFleetDb, Task> query)
     {
         var capture = new CaptureInterceptor();
-        var options = new DbContextOptionsBuilder<NixFleetDb>().UseNpgsql(_ds).AddInterceptors(capture).Options;
+        var options = new DbContextOptionsBuilder<NixFleetDb>().UseNpgsql(ds).AddInterceptors(capture).Options;
         await using var db = new NixFleetDb(options);
         await query(db);
         return capture.Commands;
@@ -230,12 +248,12 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
     [GeneratedRegex("value=\"([^\"]*)\"")] private static partial Regex ValueAttribute();
 
     /// <summary>Hosts [from, to) with tags, a trusted key and one facts row each, by COPY; then ANALYZE.</summary>
-    async Task SeedAsync(int from, int to)
+    static async Task SeedAsync(NpgsqlDataSource ds, int from, int to)
     {
         var rng = new Random(42 + from);
         var now = DateTimeOffset.UtcNow;
         var ids = new Guid[to - from];
-        await using var conn = await _ds.OpenConnectionAsync();
+        await using var conn = await ds.OpenConnectionAsync();
         await using (var w = await conn.BeginBinaryImportAsync(
             "COPY hosts (\"Id\", \"Name\", \"Address\", \"Port\", \"User\", \"Tags\", \"CreatedAt\", \"HostKeyStatus\", \"TrustedKeyType\", \"TrustedKey\", " +
             "\"ScannedKeyType\", \"ScannedKey\", \"ScannedFingerprint\", \"TrustedFingerprint\", \"Reachable\", \"LastError\", \"LastSeenAt\") FROM STDIN (FORMAT BINARY)"))
@@ -310,29 +328,31 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
     }
 
     /// <summary>EXPLAIN ANALYZE of the SQL behind each request at the large size: which scans, which indexes.</summary>
-    async Task ExplainAsync(List<CaseResult> large)
+    async Task ExplainAsync(Side large, List<PairResult> results)
     {
         var sb = new StringBuilder();
         var findings = new List<string>();
-        foreach (var r in large)
+        foreach (var r in results)
         {
-            sb.AppendLine($"-- {r.Case.Name}");
+            sb.AppendLine($"-- {r.Name}");
             foreach (var s in r.Sql)
             {
-                var plan = await ExplainAsync(s.Sql, s.Parameters);
-                sb.AppendLine("   " + OneLine(s.Sql));
+                var plan = await ExplainAsync(large.Db, s.Sql, s.Parameters);
+                sb.AppendLine("   " + Short(s.Sql));
                 foreach (var line in Summarize(plan)) sb.AppendLine("     " + line);
                 foreach (var line in plan.Where(l => l.Contains("Seq Scan on hosts", StringComparison.Ordinal)))
-                    findings.Add($"{r.Case.Name}: {line.Trim()} ({OneLine(s.Sql)[..Math.Min(90, OneLine(s.Sql).Length)]}...)");
+                    findings.Add($"{r.Name}: {CostPart().Replace(line.Trim(), "")}  <-  {Short(s.Sql)[..Math.Min(110, Short(s.Sql).Length)]}");
+                if (r.Case.Path.Contains("tag=", StringComparison.Ordinal) && s.Sql.Contains("Tags", StringComparison.Ordinal))
+                    findings.Add($"{r.Name}: GIN index IX_hosts_Tags {(plan.Any(l => l.Contains("IX_hosts_Tags", StringComparison.Ordinal)) ? "used" : "NOT used")}  <-  {Short(s.Sql)[..Math.Min(110, Short(s.Sql).Length)]}");
             }
         }
-        report.Note($"Query plans at {largeCount:N0} hosts (EXPLAIN ANALYZE of the captured SQL; scan and sort nodes only)", sb.ToString());
-        if (findings.Count > 0) report.Note("Sequential scans of hosts at " + largeCount.ToString("N0", CultureInfo.InvariantCulture), string.Join('\n', findings.Distinct()));
+        report.Note($"Query plans at {largeCount:N0} hosts (EXPLAIN ANALYZE of the captured SQL; scan and sort nodes only; column lists shortened)", sb.ToString());
+        report.Note($"Index use at {largeCount:N0} hosts (from the plans above)", string.Join('\n', findings.Distinct()));
     }
 
-    async Task<List<string>> ExplainAsync(string sql, IEnumerable<NpgsqlParameter> parameters)
+    static async Task<List<string>> ExplainAsync(NpgsqlDataSource ds, string sql, IEnumerable<NpgsqlParameter> parameters)
     {
-        await using var conn = await _ds.OpenConnectionAsync();
+        await using var conn = await ds.OpenConnectionAsync();
         await using var cmd = new NpgsqlCommand("EXPLAIN (ANALYZE, BUFFERS OFF) " + sql, conn);
         cmd.Parameters.AddRange(parameters.Select(p => p.Clone()).ToArray());
         var lines = new List<string>();
@@ -341,6 +361,27 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
         return lines;
     }
 
+    /// <summary>Median server-side execution time (EXPLAIN ANALYZE) of a request's statements, summed.</summary>
+    static async Task<double> ServerMsAsync(NpgsqlDataSource ds, List<Captured> sql, int runs = 7)
+    {
+        var totals = new List<double>();
+        for (var i = 0; i < runs; i++)
+        {
+            double total = 0;
+            foreach (var s in sql)
+            {
+                var plan = await ExplainAsync(ds, s.Sql, s.Parameters);
+                total += ParseExecutionMs(plan);
+            }
+            totals.Add(total);
+        }
+        return Stats.Median(totals);
+    }
+
+    static double ParseExecutionMs(List<string> plan) =>
+        plan.FirstOrDefault(l => l.StartsWith("Execution Time: ", StringComparison.Ordinal)) is { } line
+            ? double.Parse(line["Execution Time: ".Length..].Replace(" ms", ""), CultureInfo.InvariantCulture) : double.NaN;
+
     static IEnumerable<string> Summarize(List<string> plan) =>
         plan.Where(l => l.Contains("Scan", StringComparison.Ordinal) || l.Contains("Sort", StringComparison.Ordinal) || l.Contains("Filter:", StringComparison.Ordinal)
                 || l.Contains("Index Cond", StringComparison.Ordinal) || l.Contains("Recheck Cond", StringComparison.Ordinal) || l.StartsWith("Execution Time", StringComparison.Ordinal))
@@ -348,56 +389,48 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
 
     [GeneratedRegex(@"  \(cost=[^)]*\)")] private static partial Regex CostPart();
     [GeneratedRegex(@"\s+")] private static partial Regex Spaces();
+    [GeneratedRegex(@"SELECT (?:[a-z0-9]+\.""\w+"", )+[a-z0-9]+\.""\w+"" FROM")] private static partial Regex ColumnList();
 
-    static string OneLine(string sql) => Spaces().Replace(sql, " ").Trim();
+    static string Short(string sql) => ColumnList().Replace(Spaces().Replace(sql, " ").Trim(), "SELECT <columns> FROM");
 
     /// <summary>
-    /// What indexes would change, measured in this throwaway database only (src/ is not touched):
-    /// pg_trgm for the ILIKE search, a btree for the lastSeen sort, and the GIN-able form of the tag filter.
+    /// What indexes would change, measured in the large side's throwaway database only (src/ is not
+    /// touched): pg_trgm GIN indexes for the ILIKE search, a btree matching the lastSeen sort.
     /// </summary>
-    async Task WhatIfAsync(ApiClient api, List<CaseResult> large)
+    async Task WhatIfAsync(Side large, List<PairResult> results)
     {
-        var rows = report.Table($"What if (indexes added to the bench's throwaway database only, {largeCount:N0} hosts)",
-            "NixFleet's code unchanged; the same requests after `CREATE EXTENSION pg_trgm` with GIN trigram indexes on hosts.Name and hosts.Address, " +
-            "and a btree index on hosts.LastSeenAt. The tag row EXPLAINs `Tags @> ARRAY[tag]` (what the GIN index on Tags can serve) against the SQL NixFleet sends.",
-            "request", "p50 before", "p50 after", "after / before", "plan after");
-        await using (var conn = await _ds.OpenConnectionAsync())
+        var affected = results.Where(r => r.Case.Path.Contains("q=", StringComparison.Ordinal) || r.Case.Path.Contains("-lastSeen", StringComparison.Ordinal)).ToList();
+        var before = new Dictionary<string, double>();
+        foreach (var r in affected) before[r.Name] = await ServerMsAsync(large.Db, r.Sql);
+
+        await using (var conn = await large.Db.OpenConnectionAsync())
         await using (var cmd = new NpgsqlCommand(
             "CREATE EXTENSION IF NOT EXISTS pg_trgm; " +
             "CREATE INDEX bench_hosts_name_trgm ON hosts USING gin (\"Name\" gin_trgm_ops); " +
             "CREATE INDEX bench_hosts_address_trgm ON hosts USING gin (\"Address\" gin_trgm_ops); " +
-            "CREATE INDEX bench_hosts_lastseen ON hosts (\"LastSeenAt\" DESC NULLS LAST, \"Name\"); ANALYZE hosts;", conn))
+            "CREATE INDEX bench_hosts_lastseen ON hosts (\"LastSeenAt\" DESC, \"Name\"); ANALYZE hosts;", conn))
             await cmd.ExecuteNonQueryAsync();
 
-        foreach (var r in large.Where(r => r.Case.Path.Contains("q=", StringComparison.Ordinal) && !r.Case.Html || r.Case.Path.Contains("-lastSeen", StringComparison.Ordinal)))
+        var rows = report.Table($"What if: indexes added to the bench's throwaway database ({largeCount:N0} hosts)",
+            "NixFleet's code unchanged; the same requests after `CREATE EXTENSION pg_trgm`, GIN trigram indexes on hosts.Name and hosts.Address, " +
+            "and a btree on hosts (LastSeenAt DESC, Name). SQL time = median server-side execution time (EXPLAIN ANALYZE) of the request's statements. " +
+            $"p50 after: {Math.Min(requests, 50)} requests measured alone after the main run (not interleaved), so compare it loosely.",
+            "request", "SQL time before", "SQL time after", "p50 before", "p50 after", "scans after");
+        foreach (var r in affected)
         {
-            var after = await TimeRequestsAsync(api.Http, r.Case);
+            var after = await ServerMsAsync(large.Db, r.Sql);
+            var times = new List<double>();
+            for (var i = 0; i < WarmUp + Math.Min(requests, 50); i++)
+            {
+                var t = await RequestAsync(large, r.Case);
+                if (i >= WarmUp) times.Add(t);
+            }
             var plan = new List<string>();
-            foreach (var s in r.Sql) plan.AddRange(Summarize(await ExplainAsync(s.Sql, s.Parameters)).Where(l => l.Contains("Scan", StringComparison.Ordinal)).Select(l => l.Trim()));
-            rows.Add([r.Case.Name, Report.Ms(r.App.P50), Report.Ms(after.P50), Report.Ratio(after.P50 / r.App.P50), string.Join("; ", plan.Distinct())]);
-            log.WriteLine($"hosts: what-if {r.Case.Name}: p50 {Report.Ms(r.App.P50)} -> {Report.Ms(after.P50)}");
+            foreach (var s in r.Sql) plan.AddRange(Summarize(await ExplainAsync(large.Db, s.Sql, s.Parameters)).Where(l => l.Contains("Scan", StringComparison.Ordinal)).Select(l => ActualPart().Replace(l.Trim().TrimStart('-', '>', ' '), "")));
+            rows.Add([r.Name, Report.Ms(before[r.Name]), Report.Ms(after), Report.Ms(r.Large.P50), Report.Ms(Stats.Median(times)), string.Join("; ", plan.Distinct())]);
+            log.WriteLine($"hosts: what-if {r.Name}: SQL {Report.Ms(before[r.Name])} -> {Report.Ms(after)}, p50 {Report.Ms(r.Large.P50)} -> {Report.Ms(Stats.Median(times))}");
         }
-
-        // The tag filter as NixFleet sends it, next to the form the GIN index on Tags serves.
-        var tagCase = large.First(r => r.Case.Path.EndsWith("tag=" + RareTag, StringComparison.Ordinal));
-        var countSql = tagCase.Sql[0];
-        var asSent = Summarize(await ExplainAsync(countSql.Sql, countSql.Parameters)).ToList();
-        var containment = Summarize(await ExplainAsync($"SELECT count(*)::int FROM hosts AS h WHERE h.\"Tags\" @> ARRAY['{RareTag}']::text[]", [])).ToList();
-        rows.Add([$"count for tag={RareTag}: SQL as sent vs `Tags @> ARRAY['{RareTag}']`",
-            ExecTime(asSent), ExecTime(containment), Report.Ratio(ParseMs(ExecTime(containment)) / ParseMs(ExecTime(asSent))),
-            "as sent: " + string.Join("; ", asSent.Where(l => l.Contains("Scan", StringComparison.Ordinal)).Select(l => l.Trim())) +
-            " | with @>: " + string.Join("; ", containment.Where(l => l.Contains("Scan", StringComparison.Ordinal)).Select(l => l.Trim()))]);
     }
 
-    static string ExecTime(List<string> plan) =>
-        plan.FirstOrDefault(l => l.StartsWith("Execution Time", StringComparison.Ordinal))?.Replace("Execution Time: ", "").Replace(" ms", "") is { } ms
-            ? Report.Ms(double.Parse(ms, CultureInfo.InvariantCulture)) + " (server)" : "-";
-
-    static double ParseMs(string text)
-    {
-        var m = Regex.Match(text, @"^([0-9.]+) (ms|s)");
-        if (!m.Success) return double.NaN;
-        var v = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-        return m.Groups[2].Value == "s" ? v * 1000 : v;
-    }
+    [GeneratedRegex(@" \(actual[^)]*\)")] private static partial Regex ActualPart();
 }

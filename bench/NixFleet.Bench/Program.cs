@@ -6,7 +6,7 @@ using NixFleet.Testing;
 
 // NixFleet benchmarks: measured next to peers run side by side, printed as ratios (bench/README.md).
 //   dotnet NixFleet.Bench.dll [--only fleet|hosts] [--fleet-hosts 20] [--warm-runs 3]
-//                             [--small 100] [--large 10000] [--requests 200] [--results FILE]
+//                             [--small 100] [--large 10000] [--requests 100] [--results FILE]
 var options = Options.Parse(args);
 var started = DateTimeOffset.Now;
 var log = Console.Error;
@@ -62,7 +62,7 @@ sealed record Options(string? Only, int FleetHosts, int WarmRuns, int Small, int
 {
     public static Options Parse(string[] args)
     {
-        var o = new Options(null, 20, 3, 100, 10_000, 200, null, TimeSpan.FromMinutes(8));
+        var o = new Options(null, 20, 3, 100, 10_000, 100, null, TimeSpan.FromMinutes(8));
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");

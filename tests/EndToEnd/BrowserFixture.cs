@@ -5,16 +5,33 @@ namespace NixFleet.EndToEnd;
 /// <summary>One headless Debian Chromium per test class; each test opens its own context (cookies, storage).</summary>
 public sealed class BrowserFixture : IAsyncLifetime
 {
-    IPlaywright? _playwright;
+    // Playwright's driver (a Node.js process) is started once for the run; each class launches its browser from it.
+    static readonly SemaphoreSlim DriverGate = new(1, 1);
+    static IPlaywright? _driver;
+
     public IBrowser Browser { get; private set; } = null!;
+
+    static async Task<IPlaywright> DriverAsync()
+    {
+        await DriverGate.WaitAsync();
+        try { return _driver ??= await Playwright.CreateAsync(); }
+        finally { DriverGate.Release(); }
+    }
+
+    /// <summary>Ends the driver; the collection fixture calls it once every class is done.</summary>
+    public static void StopDriver()
+    {
+        _driver?.Dispose();
+        _driver = null;
+    }
 
     public async Task InitializeAsync()
     {
         // Waits for what a page does after a click (a form post, an htmx swap, the live output):
         // generous for a loaded CI machine, still failing a test that waits for something never shown.
         SetDefaultExpectTimeout(20_000);
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new()
+        var driver = await DriverAsync();
+        Browser = await driver.Chromium.LaunchAsync(new()
         {
             ExecutablePath = "/usr/bin/chromium",
             Headless = true,
@@ -25,7 +42,6 @@ public sealed class BrowserFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (Browser is not null) await Browser.CloseAsync();
-        _playwright?.Dispose();
     }
 
     public async Task<IBrowserContext> NewContextAsync(string baseUrl, string? storageState = null)

@@ -17,7 +17,7 @@ public sealed class DocsScreenshots(EndToEndFixture e2e, BrowserFixture browser,
     [Fact]
     public async Task Docs_Screenshots()
     {
-        await using var app = await NixFleetApp.StartAsync();
+        var app = await e2e.DocsAppAsync();
         using var api = await app.ClientAsync();
         await api.ImportKeyAsync(e2e.Fleet.PrivateKey);
         var hosts = new Dictionary<string, Guid>

@@ -15,6 +15,8 @@ public sealed class EndToEndFixture : IAsyncLifetime
     bool _keyImported;
     string? _adminState;
 
+    Task<NixFleetApp>? _docsApp;
+
     public TestFleet Fleet { get; private set; } = null!;
     public NixFleetApp App { get; private set; } = null!;
     public ApiClient Admin { get; private set; } = null!;
@@ -26,6 +28,8 @@ public sealed class EndToEndFixture : IAsyncLifetime
             ("nixos", NixOS, "127.0.0.42"),
             ("multi", Multi, "127.0.0.43"));
         var app = NixFleetApp.StartAsync();
+        // The screenshots' own NixFleet (a database with only their hosts) starts meanwhile.
+        _docsApp = NixFleetApp.StartAsync();
         try
         {
             await Task.WhenAll(fleet, app);
@@ -43,10 +47,19 @@ public sealed class EndToEndFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        BrowserFixture.StopDriver();
         Admin?.Dispose();
         if (App is not null) await App.DisposeAsync();
+        if (_docsApp is not null)
+        {
+            try { await (await _docsApp).DisposeAsync(); }
+            catch (Exception) { } // a failed start was reported to the screenshots test already
+        }
         if (Fleet is not null) await Fleet.DisposeAsync();
     }
+
+    /// <summary>A second NixFleet on a database of its own, for the documentation's screenshots.</summary>
+    public Task<NixFleetApp> DocsAppAsync() => _docsApp!;
 
     public string Address(string host) => Fleet.Named(host).Address;
 

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Xunit.Abstractions;
 
 namespace NixFleet.EndToEnd;
@@ -50,12 +51,13 @@ public sealed class RoleTests(EndToEndFixture e2e, BrowserFixture browser, ITest
 
         // Typing the address of the form does not help.
         await page.GotoAsync("/hosts/new");
-        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("Not allowed");
+        await Expect(page).ToHaveURLAsync(new Regex(@"/denied\?ReturnUrl=%2Fhosts%2Fnew$"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Not allowed" })).ToBeVisibleAsync();
         await Expect(page.Locator("form.add-host-form")).ToHaveCountAsync(0);
         session.Passed();
     }
 
     static ILocator AddHost(IPage page) => page.GetByRole(AriaRole.Link, new() { Name = "Add host" });
     static ILocator RefreshFleet(IPage page) => page.GetByRole(AriaRole.Button, new() { Name = "Refresh fleet" });
-    static ILocator RefreshHost(IPage page) => page.GetByRole(AriaRole.Button, new() { Name = "Refresh", Exact = true });
+    static ILocator RefreshHost(IPage page) => page.GetByRole(AriaRole.Button, new() { NameRegex = Ui.Named("Refresh") });
 }

@@ -27,7 +27,13 @@ public static partial class Ui
 
     /// <summary>The sidebar's link to a section.</summary>
     public static ILocator Nav(IPage page, string name) =>
-        page.Locator("aside").GetByRole(AriaRole.Link, new() { Name = name, Exact = true });
+        page.Locator("aside").GetByRole(AriaRole.Link, new() { NameRegex = Named(name) });
+
+    /// <summary>
+    /// A control's accessible name ending in these words. Tabler's icon font puts its glyph in the
+    /// name (the icons have no aria-hidden), so names are "\uXXXX Refresh" rather than "Refresh".
+    /// </summary>
+    public static Regex Named(string name) => new($@"(^|\s){Regex.Escape(name)}$");
 
     /// <summary>
     /// Marks the current document. <see cref="AssertSameDocumentAsync"/> then proves that what

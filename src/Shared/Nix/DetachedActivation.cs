@@ -115,6 +115,8 @@ public static partial class DetachedActivation
         dir=/var/lib/nixfleet/activations
         mkdir -p "$dir" || fail 4 "cannot create $dir"
         base=$dir/$run
+        # Runs are kept 30 days, for reconciling and for the record.
+        find "$dir" -maxdepth 1 -type f -mtime +30 -exec rm -f {} + 2>/dev/null
 
         report() {
           section start

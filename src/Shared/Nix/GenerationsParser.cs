@@ -137,8 +137,8 @@ public static partial class GenerationsParser
 
     private static ProfileGenerations? ParseProfile(FactsParser.Section section, string? currentSystem)
     {
-        string? path = null, owner = null, points = null;
-        var system = false;
+        // The first of each line wins.
+        string? path = null, owner = null, points = null, systemFlag = null;
         var links = new SortedDictionary<int, (long Mtime, string Target)>();
         var nixosVersions = new Dictionary<int, string>();
         var kernelVersions = new Dictionary<int, string>();
@@ -162,7 +162,7 @@ public static partial class GenerationsParser
                     points ??= value.Trim();
                     break;
                 case "system":
-                    system = value.Trim() == "yes";
+                    systemFlag ??= value.Trim();
                     break;
                 case "generation":
                     var fields = value.Split(' ');
@@ -198,10 +198,12 @@ public static partial class GenerationsParser
             return null;
         }
 
+        var system = systemFlag == "yes";
+
         // The link the profile points at must be one of its own: "NAME-N-link".
         var name = path[(path.LastIndexOf('/') + 1)..];
-        int? pointsAt = points is not null && points.StartsWith(name + "-", StringComparison.Ordinal) &&
-            points.EndsWith("-link", StringComparison.Ordinal)
+        int? pointsAt = points is not null && points.Length > name.Length + "--link".Length &&
+            points.StartsWith(name + "-", StringComparison.Ordinal) && points.EndsWith("-link", StringComparison.Ordinal)
             ? ParseNumber(points[(name.Length + 1)..^"-link".Length])
             : null;
 

@@ -27,7 +27,9 @@ public static class DataSetup
             // Registered first, so stopped last: after Quartz and every job are done with it.
             if (startedByUs) builder.Services.AddHostedService(_ => new EmbeddedPostgresStopper(embedded));
         }
-        builder.Services.AddDbContext<NixFleetDb>(o => o.UseNpgsql(connectionString, npg => npg.EnableRetryOnFailure(3)));
+        // Transient failures (a database restart) are retried for about a minute before an operation fails.
+        builder.Services.AddDbContext<NixFleetDb>(o => o.UseNpgsql(connectionString,
+            npg => npg.EnableRetryOnFailure(maxRetryCount: 8, maxRetryDelay: TimeSpan.FromSeconds(10), errorCodesToAdd: null)));
         builder.Services.AddDataProtection()
             .SetApplicationName("NixFleet")
             .PersistKeysToDbContext<NixFleetDb>();

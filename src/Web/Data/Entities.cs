@@ -98,10 +98,13 @@ public static class OperationStatus
 {
     public const string Queued = "queued";
     public const string Running = "running";
+    /// <summary>Running, but the connection to the host was lost: reading back the host's real state.</summary>
+    public const string Reconciling = "reconciling";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
     public static bool IsFinished(string s) => s is Succeeded or Failed or Cancelled;
+    public static bool IsActive(string s) => s is Running or Reconciling;
 }
 
 /// <summary>An operation is our row: intent, state, output and result. A Quartz job runs it by id.</summary>
@@ -161,4 +164,12 @@ public sealed class AuditEntry
     public required string Target { get; set; }
     public string? Details { get; set; }
     public required string Result { get; set; }
+}
+
+/// <summary>The last generations listing of a host (GenerationsReport as JSON): what requests are checked against.</summary>
+public sealed class GenerationListing
+{
+    public Guid HostId { get; set; }
+    public DateTimeOffset CollectedAt { get; set; }
+    public required string Report { get; set; }
 }

@@ -16,6 +16,7 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     public DbSet<OperationLine> OperationLines => Set<OperationLine>();
     public DbSet<AuditEntry> Audit => Set<AuditEntry>();
     public DbSet<HostLock> HostLocks => Set<HostLock>();
+    public DbSet<GenerationListing> GenerationListings => Set<GenerationListing>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -58,6 +59,14 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.Property(o => o.Parameters).HasColumnType("jsonb");
             e.Property(o => o.Result).HasColumnType("jsonb");
             e.Property(o => o.Checkpoint).HasColumnType("jsonb");
+        });
+
+        b.Entity<GenerationListing>(e =>
+        {
+            e.ToTable("generation_listings");
+            e.HasKey(l => l.HostId);
+            e.Property(l => l.Report).HasColumnType("jsonb");
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(l => l.HostId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<HostLock>(e =>

@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using NixFleet.Web.Data;
 using NixFleet.Web.Features.Accounts;
 using NixFleet.Web.Features.Audit;
+using NixFleet.Web.Features.Generations;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Operations;
 using NixFleet.Web.Features.SshKey;
@@ -23,6 +24,9 @@ public static class FeaturesSetup
         s.AddScoped<HostService>();
         s.AddOperationHandler<RefreshHandler>();
         s.AddOperationHandler<FleetRefreshHandler>();
+        s.AddScoped<Generations.GenerationsService>();
+        s.AddOperationHandler<Generations.RollbackHandler>();
+        s.AddOperationHandler<Generations.DeleteGenerationsHandler>();
     }
 
     public static void AddOperationHandler<T>(this IServiceCollection services) where T : class, IOperationHandler =>
@@ -41,6 +45,7 @@ public static class FeaturesSetup
         api.MapSshKeyApi();
         api.MapHostsApi();
         api.MapOperationsApi();
+        api.MapGenerationsApi();
     }
 
     /// <summary>Conservative headers for a dashboard that runs operations as root on a fleet.</summary>

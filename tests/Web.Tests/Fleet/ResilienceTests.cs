@@ -148,7 +148,7 @@ public sealed class ResilienceTests(FleetAppFixture fixture) : IClassFixture<Fle
 
                 var done = await api.WaitForOperationAsync(op, TimeSpan.FromSeconds(180));
 
-                Assert.Equal("succeeded", done.GetProperty("status").GetString());
+                Assert.True(done.GetProperty("status").GetString() == "succeeded", $"{done}\n{await api.LogTextAsync(op)}\n{app.Output[^Math.Min(4000, app.Output.Length)..]}");
                 var lines = (await api.GetJsonAsync($"/api/v1/operations/{op}/log")).EnumerateArray().Select(l => l.GetProperty("seq").GetInt32()).ToList();
                 Assert.Equal(Enumerable.Range(1, lines.Count), lines);
                 Assert.Contains("db-restart: Debian", await api.LogTextAsync(op));

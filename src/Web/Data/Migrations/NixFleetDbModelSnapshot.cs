@@ -418,6 +418,23 @@ namespace NixFleet.Web.Data.Migrations
                     b.ToTable("fleet_keys", (string)null);
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.GenerationListing", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CollectedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Report")
+                        .IsRequired()
+                        .HasColumnType("jsonb");
+
+                    b.HasKey("HostId");
+
+                    b.ToTable("generation_listings", (string)null);
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.HostFactsRecord", b =>
                 {
                     b.Property<long>("Id")
@@ -663,6 +680,15 @@ namespace NixFleet.Web.Data.Migrations
                         .OnDelete(DeleteBehavior.SetNull);
 
                     b.Navigation("LatestFacts");
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.GenerationListing", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.HostFactsRecord", b =>

@@ -9,7 +9,7 @@ namespace NixFleet.Web.Features.Hosts;
 /// <summary>Collects a host's facts over SSH (one round trip) and keeps them as history.</summary>
 public sealed class HostRefresher(SshConnections connections, IServiceScopeFactory scopes, ILogger<HostRefresher> logger)
 {
-    public sealed record Outcome(bool Ok, string? Error, long? FactsId);
+    public sealed record Outcome(bool Ok, string? Error, long? FactsId, HostFacts? Facts = null);
 
     public async Task<Outcome> RefreshAsync(Guid hostId, OperationLog? log, CancellationToken ct)
     {
@@ -64,7 +64,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
         host.LastSeenAt = record.CollectedAt;
         await db.SaveChangesAsync(ct);
         log?.Info($"{host.Name}: {Describe(record)}");
-        return new Outcome(true, null, record.Id);
+        return new Outcome(true, null, record.Id, facts);
     }
 
     static string Describe(HostFactsRecord f) =>

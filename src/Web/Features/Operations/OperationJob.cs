@@ -81,7 +81,8 @@ public sealed class OperationJob(
         var now = DateTimeOffset.UtcNow;
         // Compare-and-set: only one claim wins, even if two nodes were ever handed the same job.
         var claimed = await db.Operations
-            .Where(o => o.Id == id && (o.Status == OperationStatus.Queued || (recovering && o.Status == OperationStatus.Running)))
+            .Where(o => o.Id == id && (o.Status == OperationStatus.Queued ||
+                (recovering && (o.Status == OperationStatus.Running || o.Status == OperationStatus.Reconciling))))
             .ExecuteUpdateAsync(s => s
                 .SetProperty(o => o.Status, OperationStatus.Running)
                 .SetProperty(o => o.Node, node)
@@ -132,7 +133,8 @@ public sealed class OperationJob(
             var db = scope.ServiceProvider.GetRequiredService<NixFleetDb>();
             // Only the node that holds it finishes it; a user's cancel keeps its "cancelled".
             await db.Operations
-                .Where(o => o.Id == id && o.Node == node && (o.Status == OperationStatus.Running || o.Status == OperationStatus.Cancelled))
+                .Where(o => o.Id == id && o.Node == node &&
+                    (o.Status == OperationStatus.Running || o.Status == OperationStatus.Reconciling || o.Status == OperationStatus.Cancelled))
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(o => o.Status, o => o.Status == OperationStatus.Cancelled ? OperationStatus.Cancelled : status)
                     .SetProperty(o => o.Error, o => o.Status == OperationStatus.Cancelled ? o.Error ?? error : (error == "" ? null : error))

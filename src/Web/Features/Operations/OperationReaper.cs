@@ -21,14 +21,14 @@ public sealed class OperationReaper(NixFleetDb db, IOptions<NixFleetOptions> opt
         var now = DateTimeOffset.UtcNow;
         var staleBefore = now.AddSeconds(-options.Value.OperationStaleSeconds);
         var lost = await db.Operations
-            .Where(o => o.Status == OperationStatus.Running && o.HeartbeatAt < staleBefore)
+            .Where(o => (o.Status == OperationStatus.Running || o.Status == OperationStatus.Reconciling) && o.HeartbeatAt < staleBefore)
             .ToListAsync(ct);
         foreach (var op in lost)
         {
             // If Quartz still holds the job it will recover it; a job that is gone cannot come back.
             if (await context.Scheduler.Exists(OperationQueue.JobKeyFor(op.Id), ct)) continue;
             var ended = await db.Operations
-                .Where(o => o.Id == op.Id && o.Status == OperationStatus.Running && o.HeartbeatAt < staleBefore)
+                .Where(o => o.Id == op.Id && (o.Status == OperationStatus.Running || o.Status == OperationStatus.Reconciling) && o.HeartbeatAt < staleBefore)
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(o => o.Status, OperationStatus.Failed)
                     .SetProperty(o => o.Error, $"interrupted: node {op.Node} stopped reporting at {op.HeartbeatAt:u} and the job could not be recovered")
