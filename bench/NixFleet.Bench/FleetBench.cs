@@ -47,7 +47,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         AppDomain.CurrentDomain.ProcessExit += (_, _) => fleet.DisposeAsync().AsTask().GetAwaiter().GetResult();
         log.WriteLine($"fleet: up in {Report.Ms(sw.Elapsed.TotalMilliseconds)}");
 
-        await PreparePeerAsync(fleet);
+        await PreparePeerAsync(fleet, specs.Select(s => s.Address).ToList());
 
         await using (var app = await NixFleetApp.StartAsync())
         using (var admin = await app.ClientAsync())
@@ -139,7 +139,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
 
     sealed record PeerRun(string Name, double WallMs, double CpuMs, int Ok, string Note);
 
-    async Task PreparePeerAsync(TestFleet fleet)
+    async Task PreparePeerAsync(TestFleet fleet, IReadOnlyList<string> measured)
     {
         _peerDir = Repo.Scratch("peer");
         _keyFile = Path.Combine(_peerDir, "id");
@@ -158,7 +158,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         _probeFile = Path.Combine(_peerDir, "probe.sh");
         await File.WriteAllTextAsync(_probeFile, FactsProbe.Script);
         _hostsFile = Path.Combine(_peerDir, "hosts");
-        await File.WriteAllLinesAsync(_hostsFile, fleet.Hosts.Select(h => h.Address));
+        await File.WriteAllLinesAsync(_hostsFile, measured);
         _probeOne = Path.Combine(Repo.Root, "bench", "peers", "probe-one.sh");
     }
 

@@ -75,7 +75,7 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
             $"requests from one client on this machine (keep-alive); {requests} samples per row after {WarmUp} warm-up rounds, the four measurements of a row taken in turn. " +
             "API requests carry a bearer token; HTML requests the cookie from signing in through the login form. " +
             "Floor = the same SQL NixFleet runs for the request (captured from NixFleet's own HostService/EF Core query code), " +
-            "issued directly through Npgsql on a pooled connection with every row read. Tables ANALYZEd after seeding.",
+            "issued directly through Npgsql on a pooled connection with every row read. Tables VACUUM ANALYZEd after seeding.",
             "request", $"p50 @{largeCount:N0}", $"p95 @{largeCount:N0}", $"floor p50 @{largeCount:N0}", "NixFleet / floor",
             $"p50 @{smallCount}", $"floor p50 @{smallCount}", $"scaling p50 {largeCount:N0} / {smallCount}", "matches");
         foreach (var r in results)
@@ -122,7 +122,11 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
     async Task<List<PairResult>> MeasureAllAsync(Side small, Side large)
     {
         var results = new List<PairResult>();
-        foreach (var (cs, cl) in Cases(small.Hosts).Zip(Cases(large.Hosts)))
+        var pairs = Cases(small.Hosts).Zip(Cases(large.Hosts)).ToList();
+        // One round of every request first: JIT, EF Core's query cache and Razor warm on both processes.
+        foreach (var (cs, cl) in pairs)
+            for (var i = 0; i < 3; i++) { await RequestAsync(small, cs); await RequestAsync(large, cl); }
+        foreach (var (cs, cl) in pairs)
         {
             var sqlSmall = await CaptureAsync(small.Db, cs.Query);
             var sqlLarge = await CaptureAsync(large.Db, cl.Query);
@@ -323,8 +327,15 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
         }
 
         await using (var cmd = new NpgsqlCommand(
-            "UPDATE hosts h SET \"LatestFactsId\" = f.\"Id\" FROM host_facts f WHERE f.\"HostId\" = h.\"Id\" AND h.\"LatestFactsId\" IS NULL; ANALYZE hosts; ANALYZE host_facts;", conn))
+            "UPDATE hosts h SET \"LatestFactsId\" = f.\"Id\" FROM host_facts f WHERE f.\"HostId\" = h.\"Id\" AND h.\"LatestFactsId\" IS NULL", conn))
             await cmd.ExecuteNonQueryAsync();
+        // The steady state of a database autovacuum has seen: statistics, visibility map (index-only
+        // scans), no vacuum starting in the middle of the measurements.
+        foreach (var table in new[] { "hosts", "host_facts" })
+        {
+            await using var vacuum = new NpgsqlCommand($"VACUUM ANALYZE {table}", conn);
+            await vacuum.ExecuteNonQueryAsync();
+        }
     }
 
     /// <summary>EXPLAIN ANALYZE of the SQL behind each request at the large size: which scans, which indexes.</summary>

@@ -9,7 +9,7 @@ using NixFleet.Testing;
 //                             [--small 100] [--large 10000] [--requests 100] [--results FILE]
 var options = Options.Parse(args);
 var started = DateTimeOffset.Now;
-var log = Console.Error;
+var log = new ElapsedWriter(Console.Error);
 var report = new Report();
 
 // Everything stops by itself: past the deadline the bench exits, and the exit handlers below stop
@@ -130,4 +130,13 @@ static class Cleanup
             catch (Exception) { /* gone already, or not ours to read */ }
         }
     }
+}
+
+/// <summary>Progress lines on stderr, each with the seconds since the bench started.</summary>
+sealed class ElapsedWriter(TextWriter inner) : TextWriter
+{
+    readonly Stopwatch _clock = Stopwatch.StartNew();
+    public override Encoding Encoding => inner.Encoding;
+    public override void Write(char value) => inner.Write(value);
+    public override void WriteLine(string? value) => inner.WriteLine($"[{_clock.Elapsed.TotalSeconds,5:0}s] {value}");
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using Xunit.Abstractions;
 
 namespace NixFleet.EndToEnd;
@@ -26,15 +25,15 @@ public sealed class DocsScreenshots(EndToEndFixture e2e, BrowserFixture browser,
             ["nixos-01"] = await api.AddTrustedHostAsync("nixos-01", e2e.Address(EndToEndFixture.NixOS), "nixos", "production"),
             ["web-01"] = await api.AddTrustedHostAsync("web-01", e2e.Address(EndToEndFixture.Multi), "web", "production"),
         };
-        var first = await api.PostJsonAsync("/api/v1/fleet/refresh", new { }, HttpStatusCode.Accepted);
-        Assert.Equal("succeeded", (await api.WaitForOperationAsync(first.GetProperty("operationId").GetGuid())).GetProperty("status").GetString());
+        foreach (var refresh in await Task.WhenAll(hosts.Values.Select(api.RefreshAsync)))
+            Assert.Equal("succeeded", (await api.WaitForOperationAsync(refresh)).GetProperty("status").GetString());
 
         await using var session = await browser.OpenAsync(app.BaseUrl, output, nameof(Docs_Screenshots));
         var page = session.Page;
 
         await page.GotoAsync("/login");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Sign in to NixFleet" })).ToBeVisibleAsync();
-        await ShootAsync(page, "login.png", fullPage: false);
+        await ShootAsync(page, "login.png");
         await Ui.SignInAsync(page, NixFleetApp.AdminEmail, NixFleetApp.AdminPassword);
 
         await Ui.Nav(page, "Hosts").ClickAsync();
@@ -42,10 +41,10 @@ public sealed class DocsScreenshots(EndToEndFixture e2e, BrowserFixture browser,
         foreach (var row in await page.Locator("#hosts-results tbody tr[data-host]").AllAsync())
             await Expect(row.Locator("[data-reachable]")).ToHaveAttributeAsync("data-reachable", "yes");
         await Expect(page.Locator("tr[data-host='nixos-01']")).ToContainTextAsync("NixOS 24.05");
-        await ShootAsync(page, "hosts.png", fullPage: false);
+        await ShootAsync(page, "hosts.png");
 
         // A fleet refresh caught while it runs: two hosts done, the third one's probe still going.
-        await using (await e2e.SlowDownFactsAsync(EndToEndFixture.NixOS, 6))
+        await using (await e2e.SlowDownFactsAsync(EndToEndFixture.NixOS, 7))
         {
             await page.GetByRole(AriaRole.Button, new() { Name = "Refresh fleet" }).ClickAsync();
             await Expect(page).ToHaveURLAsync(Ui.OperationUrl());
@@ -54,7 +53,7 @@ public sealed class DocsScreenshots(EndToEndFixture e2e, BrowserFixture browser,
             await Expect(page.Locator("#op-status [data-status]")).ToHaveAttributeAsync("data-status", "running");
             await Expect(page.Locator("#op-live")).ToHaveTextAsync("live");
             await Expect(log).ToContainTextAsync("nixos-01: collecting facts");
-            await ShootAsync(page, "operation-live.png", fullPage: false);
+            await ShootAsync(page, "operation-live.png");
             await Expect(page.Locator("#op-status [data-status]")).ToHaveAttributeAsync("data-status", "succeeded", new() { Timeout = 30_000 });
             await Expect(log).ToContainTextAsync("done: 3 refreshed, 0 failed");
         }
@@ -63,15 +62,21 @@ public sealed class DocsScreenshots(EndToEndFixture e2e, BrowserFixture browser,
         await Expect(page.Locator("[data-fact=install]")).ToHaveTextAsync("multi-user Nix (daemon)");
         await Expect(page.Locator("[data-fact=os]")).ToContainTextAsync("NixOS 24.05");
         await Expect(page.Locator(".facts-history tbody tr")).ToHaveCountAsync(2);
-        await ShootAsync(page, "host.png", fullPage: true);
+        await ShootAsync(page, "host.png");
         session.Passed();
     }
 
-    async Task ShootAsync(IPage page, string name, bool fullPage)
+    async Task ShootAsync(IPage page, string name)
     {
         // The icon font loaded, so that no screenshot shows empty boxes for icons.
         await page.EvaluateAsync("() => document.fonts.ready");
-        var png = await page.ScreenshotAsync(new() { FullPage = fullPage, Animations = ScreenshotAnimations.Disabled, Caret = ScreenshotCaret.Hide });
+        // As tall as the page's content (a full-page capture would cut the fixed sidebar at the window's height).
+        var height = await page.EvaluateAsync<int>(
+            "() => { const c = document.querySelector('.page-body > .container-xl'); return Math.ceil(c ? c.getBoundingClientRect().bottom + 32 : document.body.scrollHeight); }");
+        var size = page.ViewportSize!;
+        await page.SetViewportSizeAsync(size.Width, Math.Clamp(height, 600, 2400));
+        var png = await page.ScreenshotAsync(new() { Animations = ScreenshotAnimations.Disabled, Caret = ScreenshotCaret.Hide });
+        await page.SetViewportSizeAsync(size.Width, size.Height);
         Assert.True(png.Length > 10_000, $"{name}: a {png.Length}-byte screenshot is an empty page");
         if (!Write) return;
         Directory.CreateDirectory(Dir);

@@ -57,7 +57,7 @@ public sealed class FirstHostTests(EndToEndFixture e2e, BrowserFixture browser, 
         await Expect(page.Locator("[data-fingerprint=trusted]")).ToHaveTextAsync(real);
 
         // Refresh, with the probe slowed down so that the page opens while the operation runs.
-        await using (await e2e.SlowDownFactsAsync(host.Name, 3))
+        await using (await e2e.SlowDownFactsAsync(host.Name, 4))
         {
             await page.GetByRole(AriaRole.Button, new() { NameRegex = Ui.Named("Refresh") }).ClickAsync();
             await Expect(page).ToHaveURLAsync(Ui.OperationUrl());

@@ -59,9 +59,6 @@ public sealed record ListedGeneration(int Number, DateTime Date, bool Current);
 /// <summary>Reads the output of <see cref="GenerationsProbe.Script"/>. Pure: text in, generations out.</summary>
 public static partial class GenerationsParser
 {
-    public const string SystemProfile = NixLocator.SystemProfile;
-    public const string SystemProfilesDirectory = "/nix/var/nix/profiles/system-profiles/";
-
     public static IReadOnlyList<ProfileGenerations> Parse(string output) => ParseReport(output).Profiles;
 
     public static GenerationsReport ParseReport(string output)

@@ -111,8 +111,9 @@ public static partial class RollbackCommands
         }
 
         var argv = NixLocator.Command(facts, sshUser, command[0], command.Skip(1));
+        // stat prints UNKNOWN for an owner without a passwd entry: nobody to run as but root.
         if (facts.InstallType == NixInstallType.MultiUser && sshUser == "root" &&
-            profileOwner is not null and not "root" and not "" && profileOwner != sshUser)
+            profileOwner is not null and not "root" and not "" and not "UNKNOWN" && profileOwner != sshUser)
         {
             if (!UserName().IsMatch(profileOwner))
             {
@@ -145,6 +146,6 @@ public static partial class RollbackCommands
         }
     }
 
-    [GeneratedRegex(@"^[a-z_][a-z0-9_.-]{0,31}\$?\z")]
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?\z")]
     private static partial Regex UserName();
 }

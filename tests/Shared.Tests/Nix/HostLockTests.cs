@@ -6,7 +6,7 @@ namespace NixFleet.Shared.Tests.Nix;
 /// <summary>The host lock's parser on its real output (Fixtures/activation/lock.*.txt), its argv and input checks.</summary>
 public class HostLockTests
 {
-    private static readonly DateTimeOffset Taken = DateTimeOffset.FromUnixTimeSeconds(1795443494);
+    private static readonly DateTimeOffset Taken = DateTimeOffset.FromUnixTimeSeconds(1795444231);
 
     [Theory]
     [InlineData("lock.take.txt", HostLockState.Taken, "op-1", true)]

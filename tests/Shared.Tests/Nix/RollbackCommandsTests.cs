@@ -129,6 +129,16 @@ public class RollbackCommandsTests
             RollbackCommands.ForHost(MultiUser, "root", RollbackCommands.SwitchGeneration(Alice, 1), "alice"));
 
     [Theory]
+    [InlineData("root")]
+    [InlineData("UNKNOWN")] // stat's word for an owner without a passwd entry
+    [InlineData("")]
+    [InlineData(null)]
+    public void ForHost_MultiUserProfileOfNoUserToRunAs_RunsAsRoot(string? owner) =>
+        Assert.Equal(
+            ["/nix/var/nix/profiles/default/bin/nix-env", "-p", Alice, "--switch-generation", "1"],
+            RollbackCommands.ForHost(MultiUser, "root", RollbackCommands.SwitchGeneration(Alice, 1), owner));
+
+    [Theory]
     [InlineData("-x")]
     [InlineData("alice bob")]
     [InlineData("alice\n")]

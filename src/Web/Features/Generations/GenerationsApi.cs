@@ -83,6 +83,8 @@ public static class GenerationsApi
             if (!ActivationMode.IsValid(mode)) errors["mode"] = ["The mode must be switch, boot or test."];
             if (string.IsNullOrWhiteSpace(body.Reason)) errors["reason"] = ["Say why: the reason goes into the audit trail."];
             else if (body.Reason.Length > MaxReasonLength) errors["reason"] = [$"At most {MaxReasonLength} characters."];
+            else if (!IsPlainReason(body.Reason))
+                errors["reason"] = ["A reason is one line of plain text: no control characters, and no `...` or $(...), which only command injection uses."];
             if (string.IsNullOrWhiteSpace(body.Profile)) errors["profile"] = ["Which profile: one the host's generations list shows."];
             if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
 
@@ -158,6 +160,14 @@ public static class GenerationsApi
 
         return api;
     }
+
+    /// <summary>
+    /// The reason is stored and shown, never run; still, what only an injection attempt would
+    /// contain (control characters, terminal escapes, command substitution) is refused so the
+    /// audit trail stays plain text that is safe to paste into a terminal.
+    /// </summary>
+    public static bool IsPlainReason(string reason) =>
+        !reason.Any(char.IsControl) && !reason.Contains('`') && !reason.Contains("$(");
 
     public sealed record DeletePreview(string Profile, string Policy, IReadOnlyList<int> WouldDelete, IReadOnlyList<int> Kept);
 
