@@ -47,9 +47,10 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         AppDomain.CurrentDomain.ProcessExit += (_, _) => fleet.DisposeAsync().AsTask().GetAwaiter().GetResult();
         log.WriteLine($"fleet: up in {Report.Ms(sw.Elapsed.TotalMilliseconds)}");
 
+        var starting = NixFleetApp.StartAsync();
         await PreparePeerAsync(fleet, specs.Select(s => s.Address).ToList());
 
-        await using (var app = await NixFleetApp.StartAsync())
+        await using (var app = await starting)
         using (var admin = await app.ClientAsync())
         {
             await admin.ImportKeyAsync(fleet.PrivateKey);
@@ -146,13 +147,12 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         await File.WriteAllTextAsync(_keyFile, "");
         File.SetUnixFileMode(_keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         await File.WriteAllTextAsync(_keyFile, fleet.PrivateKey.Trim() + "\n");
-        var lines = new List<string>();
-        foreach (var h in fleet.Hosts)
+        var lines = await Task.WhenAll(fleet.Hosts.Select(async h =>
         {
             var key = SshHostKeys.PickPreferred(await SshHostKeys.ScanAsync(h.Address, 22))
                 ?? throw new InvalidOperationException($"no host key from {h.Address}");
-            lines.Add(SshHostKeys.KnownHostsLine(h.Address, key.Type, key.Base64Blob));
-        }
+            return SshHostKeys.KnownHostsLine(h.Address, key.Type, key.Base64Blob);
+        }));
         _knownHosts = Path.Combine(_peerDir, "known_hosts");
         await File.WriteAllLinesAsync(_knownHosts, lines);
         _probeFile = Path.Combine(_peerDir, "probe.sh");

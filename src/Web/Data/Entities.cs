@@ -113,6 +113,8 @@ public sealed class Operation
     public Guid Id { get; set; } = Guid.NewGuid();
     public required string Kind { get; set; }
     public Guid? HostId { get; set; }
+    /// <summary>The fleet-wide operation this one is part of (one per host), if any.</summary>
+    public Guid? ParentId { get; set; }
     public string Status { get; set; } = OperationStatus.Queued;
     public string? Error { get; set; }
     /// <summary>JSON: what was asked.</summary>

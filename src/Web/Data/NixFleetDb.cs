@@ -56,6 +56,7 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.HasIndex(o => o.CreatedAt);
             e.HasIndex(o => new { o.HostId, o.CreatedAt });
             e.HasIndex(o => o.Status);
+            e.HasIndex(o => o.ParentId);
             e.Property(o => o.Parameters).HasColumnType("jsonb");
             e.Property(o => o.Result).HasColumnType("jsonb");
             e.Property(o => o.Checkpoint).HasColumnType("jsonb");

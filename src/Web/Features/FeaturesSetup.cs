@@ -27,6 +27,9 @@ public static class FeaturesSetup
         s.AddScoped<Generations.GenerationsService>();
         s.AddOperationHandler<Generations.RollbackHandler>();
         s.AddOperationHandler<Generations.DeleteGenerationsHandler>();
+        s.AddOperationHandler<Generations.RollbackBatchHandler>();
+        // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
+        s.AddTransient<OperationJob>();
     }
 
     public static void AddOperationHandler<T>(this IServiceCollection services) where T : class, IOperationHandler =>

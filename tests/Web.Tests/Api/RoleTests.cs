@@ -46,6 +46,11 @@ public sealed class RoleTests(RoleTests.Fixture fixture) : IClassFixture<RoleTes
         ("POST", "/api/v1/operations/{id}/cancel", "Operator"),
         ("GET", "/api/v1/ssh-key", "Viewer"),
         ("POST", "/api/v1/ssh-key/import", "Admin"),
+        ("GET", "/api/v1/hosts/{id}/generations", "Viewer"),
+        ("GET", "/api/v1/hosts/{id}/generations/diff", "Viewer"),
+        ("POST", "/api/v1/hosts/{id}/rollback", "Operator"),
+        ("POST", "/api/v1/hosts/{id}/generations/delete", "Operator"),
+        ("POST", "/api/v1/rollbacks", "Operator"),
         ("GET", "/api/v1/users", "Admin"),
         ("POST", "/api/v1/users", "Admin"),
     ];

@@ -338,6 +338,46 @@ public sealed class GenerationsTests(GenerationsTests.Fixture fixture) : IClassF
         Assert.Contains(field, await response.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task FleetRollback_ByTag_RunsOneRollbackPerHost_WithACombinedResult()
+    {
+        // Root's default profile on two multi-user hosts, by tag, two at a time.
+        var builderId = await _api.AddTrustedHostAsync("gen-builder", _fleet.Host("builder").Address, "batch-rollback");
+        var multiTagged = await _api.AddTrustedHostAsync("gen-multi-tagged", _fleet.Host("multi").Address, "batch-rollback");
+        const string profile = "/nix/var/nix/profiles/default";
+        var before = new Dictionary<string, string>
+        {
+            ["multi1"] = await Sh("multi1", $"readlink {profile}"),
+            ["builder1"] = await Sh("builder1", $"readlink {profile}"),
+        };
+
+        var started = await _api.PostJsonAsync("/api/v1/rollbacks",
+            new { tag = "batch-rollback", profile, mode = "switch", reason = "bad deploy", parallelism = 2 }, HttpStatusCode.Accepted);
+        var batch = await _api.WaitForOperationAsync(started.GetProperty("operationId").GetGuid(), TimeSpan.FromSeconds(180));
+
+        await AssertSucceeded(batch);
+        var result = batch.GetProperty("result");
+        Assert.Equal(2, result.GetProperty("succeeded").GetInt32());
+        var children = (await _api.GetJsonAsync($"/api/v1/operations?parentId={batch.GetProperty("id").GetGuid()}")).EnumerateArray().ToList();
+        Assert.Equal(2, children.Count);
+        Assert.All(children, c => Assert.Equal("rollback", c.GetProperty("kind").GetString()));
+        Assert.Equal(new[] { builderId, multiTagged }.Order(), children.Select(c => c.GetProperty("hostId").GetGuid()).Order());
+        foreach (var (host, link) in before)
+        {
+            var n = int.Parse(System.Text.RegularExpressions.Regex.Match(link, @"-(\d+)-link").Groups[1].Value);
+            Assert.Equal($"default-{n - 1}-link", await Sh(host, $"readlink {profile}"));
+            await Sh(host, $"nix-env -p {profile} --switch-generation {n}");
+        }
+    }
+
+    [Fact]
+    public async Task FleetRollback_WithNoHostsOrBadParallelism_Is400()
+    {
+        Assert.Equal(HttpStatusCode.BadRequest, (await _api.PostAsync("/api/v1/rollbacks", new { tag = "no-such-tag", reason = "r" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _api.PostAsync("/api/v1/rollbacks", new { hostIds = new[] { fixture.NixosId }, reason = "r", parallelism = 0 })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _api.PostAsync("/api/v1/rollbacks", new { hostIds = new[] { Guid.NewGuid() }, reason = "r" })).StatusCode);
+    }
+
     /// <summary>Ends NixFleet's SSH master connections the hard way, as a network drop would.</summary>
     static async Task<int> KillSshMastersAsync(string dataDir)
     {

@@ -554,6 +554,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.Property<string>("Parameters")
                         .HasColumnType("jsonb");
 
+                    b.Property<Guid?>("ParentId")
+                        .HasColumnType("uuid");
+
                     b.Property<string>("RequestedBy")
                         .IsRequired()
                         .HasColumnType("text");
@@ -571,6 +574,8 @@ namespace NixFleet.Web.Data.Migrations
                     b.HasKey("Id");
 
                     b.HasIndex("CreatedAt");
+
+                    b.HasIndex("ParentId");
 
                     b.HasIndex("Status");
 

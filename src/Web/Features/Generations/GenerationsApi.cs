@@ -18,9 +18,13 @@ public static class GenerationsApi
         string? NixosVersion, string? KernelVersion, string Owner, bool IsSystem);
 
     public sealed record RollbackRequest(string? Profile, JsonElement? Generation, string? Mode, string? Reason, bool? ReactivateOnFailure);
+    public sealed record BatchRollbackRequest(
+        IReadOnlyList<Guid>? HostIds, string? Tag, string? Profile, JsonElement? Generation, string? Mode, string? Reason,
+        bool? ReactivateOnFailure, JsonElement? Parallelism);
+
     public sealed record DeleteRequest(string? Profile, JsonElement? OlderThanDays, JsonElement? KeepLast, bool? DryRun);
 
-    public const int MaxReasonLength = 1000;
+    public const int MaxReasonLength = GenerationsService.MaxReasonLength;
 
     public static IEnumerable<GenerationDto> Flatten(GenerationsReport report) =>
         report.Profiles.SelectMany(p => p.Generations.Select(g => new GenerationDto(
@@ -69,7 +73,7 @@ public static class GenerationsApi
         }).RequireAuthorization(Policies.View);
 
         hosts.MapPost("/rollback", async Task<Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>, ProblemHttpResult>> (
-            Guid id, RollbackRequest body, NixFleetDb db, GenerationsService generations, OperationQueue queue, Auditor audit, HttpContext http, CancellationToken ct) =>
+            Guid id, RollbackRequest body, NixFleetDb db, GenerationsService generations, HttpContext http, CancellationToken ct) =>
         {
             if (await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, ct) is not { } host) return TypedResults.NotFound();
             var errors = new Dictionary<string, string[]>();
@@ -77,104 +81,88 @@ public static class GenerationsApi
             if (body.Generation is { ValueKind: not JsonValueKind.Null } g)
             {
                 if (g.ValueKind == JsonValueKind.Number && g.TryGetInt64(out var n) && GenerationValidation.IsGenerationNumber(n)) generation = n;
-                else errors["generation"] = ["A generation is a whole number from 1 to 2147483647 (omit it for the previous generation)."];
+                else errors["generation"] = [GenerationsService.BadGeneration];
             }
-            var mode = body.Mode ?? ActivationMode.Switch;
-            if (!ActivationMode.IsValid(mode)) errors["mode"] = ["The mode must be switch, boot or test."];
-            if (string.IsNullOrWhiteSpace(body.Reason)) errors["reason"] = ["Say why: the reason goes into the audit trail."];
-            else if (body.Reason.Length > MaxReasonLength) errors["reason"] = [$"At most {MaxReasonLength} characters."];
-            else if (!IsPlainReason(body.Reason))
-                errors["reason"] = ["A reason is one line of plain text: no control characters, and no `...` or $(...), which only command injection uses."];
-            if (string.IsNullOrWhiteSpace(body.Profile)) errors["profile"] = ["Which profile: one the host's generations list shows."];
-            if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
-
-            GenerationsService.Listing listing;
-            try { listing = await generations.LastOrNewAsync(host, ct); }
-            catch (Exception e) when (e is OperationFailedException or HostNotTrustedException or Shared.Execution.SshException)
+            var input = new GenerationsService.RollbackInput(body.Profile, generation, body.Mode, body.Reason, body.ReactivateOnFailure ?? false);
+            return await generations.RequestRollbackAsync(host, input, errors, http.Actor(), ct) switch
             {
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status502BadGateway, title: "The host could not be read");
-            }
-            var (target, error) = GenerationValidation.CheckRollback(listing.Report.Profiles, body.Profile, generation, mode);
-            if (target is null)
-            {
-                var field = error!.Contains("profile", StringComparison.OrdinalIgnoreCase) && !error.Contains("generation", StringComparison.OrdinalIgnoreCase) ? "profile"
-                    : error.Contains("mode", StringComparison.OrdinalIgnoreCase) ? "mode" : "generation";
-                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [error] });
-            }
-
-            var parameters = new RollbackHandler.Parameters(target.Profile.Profile, target.To.Number, mode, body.Reason!, body.ReactivateOnFailure ?? false);
-            try
-            {
-                var op = await queue.EnqueueChangeAsync(RollbackHandler.KindName, host, parameters, http.Actor(), ct);
-                await audit.RecordAsync(http.Actor(), "generation.rollback.request", HostService.HostTarget(host), new
-                {
-                    operationId = op.Id, parameters.Profile, from = target.From?.StorePath, to = target.To.StorePath, parameters.Mode, parameters.Reason,
-                }, "queued", ct);
-                return TypedResults.Accepted($"/api/v1/operations/{op.Id}", new HostsApi.OperationAccepted(op.Id));
-            }
-            catch (HostBusyException e)
-            {
-                await audit.RecordAsync(http.Actor(), "generation.rollback.request", HostService.HostTarget(host), new { parameters.Profile, parameters.Reason }, $"refused: {e.Message}", ct);
-                return TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = e.Message, Status = StatusCodes.Status409Conflict });
-            }
+                GenerationsService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
+                GenerationsService.Outcome.Invalid i => TypedResults.ValidationProblem(i.Errors),
+                GenerationsService.Outcome.Busy b => Busy(b.Message),
+                var other => Unreadable(other),
+            };
         }).RequireAuthorization(Policies.Operate);
 
-        hosts.MapPost("/generations/delete", async Task<Results<Ok<DeletePreview>, Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>, ProblemHttpResult>> (
-            Guid id, DeleteRequest body, NixFleetDb db, GenerationsService generations, OperationQueue queue, Auditor audit, HttpContext http, CancellationToken ct) =>
+        hosts.MapPost("/generations/delete", async Task<Results<Ok<GenerationsService.DeletePreview>, Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>, ProblemHttpResult>> (
+            Guid id, DeleteRequest body, NixFleetDb db, GenerationsService generations, HttpContext http, CancellationToken ct) =>
         {
             if (await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, ct) is not { } host) return TypedResults.NotFound();
             var errors = new Dictionary<string, string[]>();
-            int? keep = ReadInt(body.KeepLast, 1, 10_000, "keepLast", "Keep the last K generations: K from 1 to 10000.", errors);
-            int? days = ReadInt(body.OlderThanDays, 1, GenerationPolicy.MaxDays, "olderThanDays", $"Older than D days: D from 1 to {GenerationPolicy.MaxDays}.", errors);
-            if (errors.Count == 0 && (keep is null) == (days is null))
-                errors["keepLast"] = ["Give exactly one of keepLast and olderThanDays."];
-            if (string.IsNullOrWhiteSpace(body.Profile)) errors["profile"] = ["Which profile: one the host's generations list shows."];
+            int? keep = ReadInt(body.KeepLast, "keepLast", GenerationsService.BadKeepLast, errors);
+            int? days = ReadInt(body.OlderThanDays, "olderThanDays", GenerationsService.BadOlderThanDays, errors);
+            var input = new GenerationsService.DeleteInput(body.Profile, keep, days, body.DryRun ?? true);
+            return await generations.RequestDeleteAsync(host, input, errors, http.Actor(), ct) switch
+            {
+                GenerationsService.Outcome.Previewed p => TypedResults.Ok(p.Preview),
+                GenerationsService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
+                GenerationsService.Outcome.Invalid i => TypedResults.ValidationProblem(i.Errors),
+                GenerationsService.Outcome.Busy b => Busy(b.Message),
+                var other => Unreadable(other),
+            };
+        }).RequireAuthorization(Policies.Operate);
+
+        api.MapPost("/rollbacks", async Task<Results<Accepted<HostsApi.OperationAccepted>, ValidationProblem>> (
+            BatchRollbackRequest body, NixFleetDb db, OperationQueue queue, Auditor audit, HttpContext http, CancellationToken ct) =>
+        {
+            var errors = new Dictionary<string, string[]>();
+            var hostIds = new List<Guid>();
+            if (body.HostIds is { Count: > 0 } ids)
+                hostIds = await db.Hosts.Where(h => ids.Contains(h.Id)).Select(h => h.Id).ToListAsync(ct);
+            else if (!string.IsNullOrWhiteSpace(body.Tag))
+                hostIds = await db.Hosts.Where(h => h.Tags.Contains(body.Tag)).Select(h => h.Id).ToListAsync(ct);
+            if (hostIds.Count == 0 || (body.HostIds is { Count: > 0 } && hostIds.Count != body.HostIds.Distinct().Count()))
+                errors["hostIds"] = ["Choose hosts that exist: hostIds, or a tag that some hosts have."];
+            int? generation = null;
+            if (body.Generation is { ValueKind: not JsonValueKind.Null } g)
+            {
+                if (g.ValueKind == JsonValueKind.Number && g.TryGetInt32(out var n) && n >= 1) generation = n;
+                else errors["generation"] = ["A generation is a whole number from 1 to 2147483647 (omit it for each host's previous generation)."];
+            }
+            var parallelism = 4;
+            if (body.Parallelism is { ValueKind: not JsonValueKind.Null } par && !(par.TryGetInt32(out parallelism) && parallelism is >= 1 and <= 32))
+                errors["parallelism"] = ["Parallelism is 1 to 32 hosts at a time."];
+            var mode = body.Mode ?? ActivationMode.Switch;
+            if (!ActivationMode.IsValid(mode)) errors["mode"] = ["The mode must be switch, boot or test."];
+            var profile = body.Profile ?? NixLocator.SystemProfile;
+            if (!profile.StartsWith('/') || profile.Any(char.IsControl)) errors["profile"] = ["A profile is an absolute path, as the generations list shows it."];
+            if (string.IsNullOrWhiteSpace(body.Reason)) errors["reason"] = ["Say why: the reason goes into the audit trail."];
+            else if (body.Reason.Length > MaxReasonLength || !IsPlainReason(body.Reason)) errors["reason"] = ["A reason is one line of plain text, at most 1000 characters."];
             if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
 
-            GenerationsService.Listing listing;
-            try { listing = await generations.ListAsync(host, ct); }
-            catch (Exception e) when (e is OperationFailedException or HostNotTrustedException or Shared.Execution.SshException)
-            {
-                return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status502BadGateway, title: "The host could not be read");
-            }
-            var profile = GenerationValidation.FindProfile(listing.Report.Profiles, body.Profile);
-            if (profile is null) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["profile"] = ["The profile is not one of the host's profiles."] });
-            var policy = keep is { } k ? GenerationPolicy.KeepLast(k) : GenerationPolicy.OlderThanDays(days!.Value);
-            var doomed = GenerationPolicy.Preview(profile, policy, DateTimeOffset.UtcNow);
-            var preview = new DeletePreview(profile.Profile, policy.Spec, doomed.Select(g => g.Number).ToList(),
-                profile.Generations.Where(g => !doomed.Contains(g)).Select(g => g.Number).ToList());
-            if (body.DryRun ?? true) return TypedResults.Ok(preview);
-
-            try
-            {
-                var op = await queue.EnqueueChangeAsync(DeleteGenerationsHandler.KindName, host,
-                    new DeleteGenerationsHandler.Parameters(profile.Profile, keep, days, preview.WouldDelete), http.Actor(), ct);
-                await audit.RecordAsync(http.Actor(), "generation.delete.request", HostService.HostTarget(host), new { operationId = op.Id, preview }, "queued", ct);
-                return TypedResults.Accepted($"/api/v1/operations/{op.Id}", new HostsApi.OperationAccepted(op.Id));
-            }
-            catch (HostBusyException e)
-            {
-                return TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = e.Message, Status = StatusCodes.Status409Conflict });
-            }
-        }).RequireAuthorization(Policies.Operate);
+            var parameters = new RollbackBatchHandler.Parameters(hostIds, profile, generation, mode, body.Reason!, body.ReactivateOnFailure ?? false, parallelism);
+            var op = await queue.EnqueueAsync(RollbackBatchHandler.KindName, null, parameters, http.Actor(), ct);
+            await audit.RecordAsync(http.Actor(), "generation.rollback.batch", body.Tag is { } t ? $"tag:{t}" : $"{hostIds.Count} hosts",
+                new { operationId = op.Id, parameters }, "queued", ct);
+            return TypedResults.Accepted($"/api/v1/operations/{op.Id}", new HostsApi.OperationAccepted(op.Id));
+        }).WithTags("Generations").RequireAuthorization(Policies.Operate);
 
         return api;
     }
 
-    /// <summary>
-    /// The reason is stored and shown, never run; still, what only an injection attempt would
-    /// contain (control characters, terminal escapes, command substitution) is refused so the
-    /// audit trail stays plain text that is safe to paste into a terminal.
-    /// </summary>
-    public static bool IsPlainReason(string reason) =>
-        !reason.Any(char.IsControl) && !reason.Contains('`') && !reason.Contains("$(");
+    public static bool IsPlainReason(string reason) => GenerationsService.IsPlainReason(reason);
 
-    public sealed record DeletePreview(string Profile, string Policy, IReadOnlyList<int> WouldDelete, IReadOnlyList<int> Kept);
+    static Conflict<ProblemDetails> Busy(string message) =>
+        TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = message, Status = StatusCodes.Status409Conflict });
 
-    static int? ReadInt(JsonElement? value, int min, int max, string field, string message, Dictionary<string, string[]> errors)
+    static ProblemHttpResult Unreadable(GenerationsService.Outcome outcome) => outcome is GenerationsService.Outcome.Unreadable u
+        ? TypedResults.Problem(u.Message, statusCode: StatusCodes.Status502BadGateway, title: "The host could not be read")
+        : throw new InvalidOperationException($"unexpected outcome {outcome.GetType().Name}");
+
+    /// <summary>A whole number, or null when absent; anything else is an error on the field. Ranges are checked by the service.</summary>
+    static int? ReadInt(JsonElement? value, string field, string message, Dictionary<string, string[]> errors)
     {
         if (value is not { ValueKind: not JsonValueKind.Null } v) return null;
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n >= min && n <= max) return n;
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n)) return n;
         errors[field] = [message];
         return null;
     }

@@ -54,4 +54,8 @@ public sealed class OperationContext(Operation operation, OperationLog log, ISer
 }
 
 /// <summary>An error whose message is the whole story for the operator (no stack trace needed).</summary>
-public sealed class OperationFailedException(string message) : Exception(message);
+/// <param name="result">What was done before it failed (stored as the operation's result).</param>
+public sealed class OperationFailedException(string message, object? result = null) : Exception(message)
+{
+    public object? Result { get; } = result;
+}

@@ -61,6 +61,7 @@ public sealed class OperationJob(
         {
             status = OperationStatus.Failed;
             error = e is OperationFailedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            if (e is OperationFailedException { Result: { } partial }) result = partial;
             if (e is not OperationFailedException) logger.LogError(e, "Operation {Id} failed", id);
         }
         finally

@@ -39,8 +39,9 @@ public sealed class OperationReaper(NixFleetDb db, IOptions<NixFleetOptions> opt
         await new HostLocks(db).ReleaseFinishedAsync(ct);
 
         var queuedBefore = now.AddSeconds(-30);
+        // A part of a fleet-wide operation is run by its parent, never scheduled on its own.
         var orphans = await db.Operations
-            .Where(o => o.Status == OperationStatus.Queued && o.CreatedAt < queuedBefore)
+            .Where(o => o.Status == OperationStatus.Queued && o.CreatedAt < queuedBefore && o.ParentId == null)
             .OrderBy(o => o.CreatedAt)
             .Select(o => o.Id)
             .Take(1000)

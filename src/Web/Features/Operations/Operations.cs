@@ -26,9 +26,11 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
     /// For operations that change a host: the row and the host's lock are written together, or
     /// neither is. Throws <see cref="HostBusyException"/> naming what holds the host.
     /// </summary>
-    public async Task<Operation> EnqueueChangeAsync(string kind, FleetHost host, object? parameters, string actor, CancellationToken ct)
+    /// <param name="parentId">Part of a fleet-wide operation that runs it itself: not scheduled on its own.</param>
+    public async Task<Operation> EnqueueChangeAsync(string kind, FleetHost host, object? parameters, string actor, CancellationToken ct, Guid? parentId = null)
     {
         var op = NewOperation(kind, host.Id, parameters, actor);
+        op.ParentId = parentId;
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
         {
@@ -43,7 +45,7 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
             }
             await tx.CommitAsync(ct);
         });
-        await ScheduleAsync(await schedulers.GetScheduler(ct), op.Id, ct);
+        if (parentId is null) await ScheduleAsync(await schedulers.GetScheduler(ct), op.Id, ct);
         return op;
     }
 

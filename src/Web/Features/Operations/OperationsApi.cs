@@ -12,11 +12,11 @@ namespace NixFleet.Web.Features.Operations;
 public static class OperationsApi
 {
     public sealed record OperationDto(
-        Guid Id, string Kind, Guid? HostId, string Status, string? Error, JsonElement? Result, JsonElement? Parameters,
+        Guid Id, string Kind, Guid? HostId, Guid? ParentId, string Status, string? Error, JsonElement? Result, JsonElement? Parameters,
         string RequestedBy, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, int Attempt)
     {
         public static OperationDto From(Operation o) => new(
-            o.Id, o.Kind, o.HostId, o.Status, o.Error, Parse(o.Result), Parse(o.Parameters),
+            o.Id, o.Kind, o.HostId, o.ParentId, o.Status, o.Error, Parse(o.Result), Parse(o.Parameters),
             o.RequestedBy, o.CreatedAt, o.StartedAt, o.FinishedAt, o.Attempt);
 
         static JsonElement? Parse(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();
@@ -28,10 +28,11 @@ public static class OperationsApi
     {
         var ops = api.MapGroup("/operations").WithTags("Operations");
 
-        ops.MapGet("/", async (NixFleetDb db, Guid? hostId, string? status, int? limit, CancellationToken ct) =>
+        ops.MapGet("/", async (NixFleetDb db, Guid? hostId, Guid? parentId, string? status, int? limit, CancellationToken ct) =>
         {
             var q = db.Operations.AsNoTracking();
             if (hostId is { } h) q = q.Where(o => o.HostId == h);
+            if (parentId is { } parent) q = q.Where(o => o.ParentId == parent);
             if (!string.IsNullOrEmpty(status)) q = q.Where(o => o.Status == status);
             var list = await q.OrderByDescending(o => o.CreatedAt).Take(Math.Clamp(limit ?? 50, 1, 500)).ToListAsync(ct);
             return TypedResults.Ok(list.Select(OperationDto.From));
