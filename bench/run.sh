@@ -2,8 +2,8 @@
 # Runs NixFleet's benchmarks (bench/README.md): builds in Release, starts what they need (a test
 # fleet on 127.0.0.101-121, an embedded PostgreSQL, NixFleet processes), prints a table of results
 # with ratios against their peers and writes it to bench/RESULTS.md with the date. Takes about
-# 4-5 minutes on 2 cores; everything it starts stops by itself (an 8 minute watchdog inside, a
-# 10 minute timeout here). Must run as root: the test fleet uses namespaces.
+# 4-5 minutes on 2 idle cores; everything it starts stops by itself (a 10 minute watchdog inside, a
+# 12 minute timeout here). Must run as root: the test fleet uses namespaces.
 #
 #   bash bench/run.sh [--only fleet|hosts] [--fleet-hosts 20] [--warm-runs 3] [--requests 100]
 #                     [--small 100] [--large 10000]
@@ -16,5 +16,5 @@ ensure_packages postgresql nix-bin openssh-server openssh-client xz-utils iprout
 ensure_node
 
 dotnet build bench/NixFleet.Bench -c Release -nologo -clp:ErrorsOnly -v quiet
-timeout --signal=TERM --kill-after=30 600 \
+timeout --signal=TERM --kill-after=30 720 \
   dotnet bench/NixFleet.Bench/bin/Release/net10.0/NixFleet.Bench.dll --results bench/RESULTS.md "$@"

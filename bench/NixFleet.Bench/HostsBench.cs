@@ -72,7 +72,8 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
 
         var rows = report.Table($"Hosts list: {smallCount} vs {largeCount:N0} hosts",
             $"Two NixFleet processes side by side, one with {smallCount} and one with {largeCount:N0} hosts (each with tags, a trusted key and a latest facts row), " +
-            $"requests from one client on this machine (keep-alive); {requests} samples per row after {WarmUp} warm-up rounds, the four measurements of a row taken in turn. " +
+            $"requests from one client on this machine (keep-alive); {requests} samples per row, the four measurements of a row taken in turn " +
+            $"(after 12 warm-up rounds over every row, then {WarmUp} more of the row itself). " +
             "API requests carry a bearer token; HTML requests the cookie from signing in through the login form. " +
             "Floor = the same SQL NixFleet runs for the request (captured from NixFleet's own HostService/EF Core query code), " +
             "issued directly through Npgsql on a pooled connection with every row read. Tables VACUUM ANALYZEd after seeding.",
@@ -122,16 +123,23 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
     async Task<List<PairResult>> MeasureAllAsync(Side small, Side large)
     {
         var results = new List<PairResult>();
-        var pairs = Cases(small.Hosts).Zip(Cases(large.Hosts)).ToList();
-        // Every request a few times over first, in turn: JIT (up to the optimized tier, which .NET
-        // compiles in the background after ~30 calls), EF Core's query cache and Razor warm on both
-        // processes, so that this work does not land on whichever row is measured first.
+        var pairs = new List<(Case Small, Case Large, List<Captured> SmallSql, List<Captured> LargeSql)>();
+        foreach (var (cs, cl) in Cases(small.Hosts).Zip(Cases(large.Hosts)))
+            pairs.Add((cs, cl, await CaptureAsync(small.Db, cs.Query), await CaptureAsync(large.Db, cl.Query)));
+        // Everything a few times over first, in turn: JIT (up to the optimized tier, which .NET
+        // compiles in the background after ~30 calls) in both NixFleet processes and in this one,
+        // EF Core's query cache, Razor, connection pools; so that this work does not land on
+        // whichever row is measured first.
         for (var round = 0; round < 12; round++)
-            foreach (var (cs, cl) in pairs) { await RequestAsync(small, cs); await RequestAsync(large, cl); }
-        foreach (var (cs, cl) in pairs)
+            foreach (var p in pairs)
+            {
+                await RequestAsync(small, p.Small);
+                await RequestAsync(large, p.Large);
+                await FloorAsync(small.Db, p.SmallSql);
+                await FloorAsync(large.Db, p.LargeSql);
+            }
+        foreach (var (cs, cl, sqlSmall, sqlLarge) in pairs)
         {
-            var sqlSmall = await CaptureAsync(small.Db, cs.Query);
-            var sqlLarge = await CaptureAsync(large.Db, cl.Query);
             var matches = await MatchesAsync(large, cl);
             var t = new List<double>[4];
             for (var k = 0; k < 4; k++) t[k] = new List<double>(requests);

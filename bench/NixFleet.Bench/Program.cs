@@ -62,7 +62,7 @@ sealed record Options(string? Only, int FleetHosts, int WarmRuns, int Small, int
 {
     public static Options Parse(string[] args)
     {
-        var o = new Options(null, 20, 3, 100, 10_000, 100, null, TimeSpan.FromMinutes(8));
+        var o = new Options(null, 20, 3, 100, 10_000, 100, null, TimeSpan.FromMinutes(10));
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");

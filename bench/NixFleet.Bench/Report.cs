@@ -62,7 +62,7 @@ public sealed class Report
             sb.AppendLine().AppendLine("## " + t.Title).AppendLine();
             if (t.Intro.Length > 0) sb.AppendLine(t.Intro).AppendLine();
             sb.AppendLine("| " + string.Join(" | ", t.Headers.Select(Esc)) + " |");
-            sb.AppendLine("|" + string.Concat(t.Headers.Select((_, i) => i == 0 ? " --- |" : " ---: |")));
+            sb.AppendLine("|" + string.Concat(t.Headers.Select(_ => " --- |")));
             foreach (var r in t.Rows) sb.AppendLine("| " + string.Join(" | ", r.Select(Esc)) + " |");
         }
         foreach (var (title, text) in _notes)

@@ -11,7 +11,7 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser Browser { get; private set; } = null!;
 
-    static async Task<IPlaywright> DriverAsync()
+    public static async Task<IPlaywright> DriverAsync()
     {
         await DriverGate.WaitAsync();
         try { return _driver ??= await Playwright.CreateAsync(); }

@@ -32,7 +32,8 @@ public sealed class EndToEndFixture : IAsyncLifetime
         _docsApp = NixFleetApp.StartAsync();
         try
         {
-            await Task.WhenAll(fleet, app);
+            // Playwright's driver starts meanwhile too.
+            await Task.WhenAll(fleet, app, BrowserFixture.DriverAsync());
         }
         catch
         {

@@ -238,6 +238,66 @@ public sealed class GenerationsTests(GenerationsTests.Fixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task WebProcessKilledDuringActivation_AnotherNodeFinishesTheRollback_WithoutActivatingTwice()
+    {
+        await ResetNixosAsync();
+        var two = await SystemPath(2);
+        await Sh(Nixos, "echo 5 > /etc/nixfleet-test/slow-activation");
+        var testActivations = int.Parse(await Sh(Nixos, $"grep -c ' test {two}$' /var/lib/nixfleet-test/activations || true"));
+        try
+        {
+            var doomed = await NixFleetApp.StartAsync(fixture.App.ConnectionString);
+            using var api = await doomed.ClientAsync();
+            var started = await api.PostJsonAsync($"/api/v1/hosts/{fixture.NixosId}/rollback",
+                new { profile = SystemProfile, generation = 2, mode = "test", reason = "node-crash test" }, HttpStatusCode.Accepted);
+            var id = started.GetProperty("operationId").GetGuid();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!(await _api.LogTextAsync(id)).Contains("detached from this connection") && DateTime.UtcNow < deadline) await Task.Delay(200);
+            await doomed.KillAsync();
+            await doomed.DisposeAsync();
+
+            // The fixture's node recovers the job and continues from its checkpoint.
+            var op = await _api.WaitForOperationAsync(id, TimeSpan.FromSeconds(120));
+
+            await AssertSucceeded(op);
+            Assert.Equal(2, op.GetProperty("attempt").GetInt32());
+            var log = await _api.LogTextAsync(id);
+            // Killed before or after it recorded the start: either way the activation ran once.
+            Assert.True(log.Contains("continuing an interrupted rollback from step"), log);
+            Assert.Equal(two, await Sh(Nixos, "readlink /run/current-system"));
+            Assert.Equal(testActivations + 1, int.Parse(await Sh(Nixos, $"grep -c ' test {two}$' /var/lib/nixfleet-test/activations")));
+        }
+        finally
+        {
+            await ResetNixosAsync();
+        }
+    }
+
+    [Fact]
+    public async Task UnreachableHost_RollbackFailsWithSshsError_AndNothingIsLeftRunning()
+    {
+        var victim = _fleet.Named("victim1");
+        var id = await _api.AddTrustedHostAsync("gen-victim", victim.Address);
+        await _api.GetJsonAsync($"/api/v1/hosts/{id}/generations");
+        await _fleet.StopHostAsync(victim.Name);
+        try
+        {
+            var op = await RollbackAsync(id, "/nix/var/nix/profiles/default", null, "switch");
+
+            Assert.Equal("failed", op.GetProperty("status").GetString());
+            Assert.Matches("unreachable|Connection refused|lost", op.GetProperty("error").GetString()!);
+            // The host is free again for the next change.
+            var next = await _api.PostAsync($"/api/v1/hosts/{id}/rollback", new { profile = "/nix/var/nix/profiles/default", reason = "again" });
+            Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
+            await _api.WaitForOperationAsync((await next.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("operationId").GetGuid());
+        }
+        finally
+        {
+            await _fleet.StartHostAsync(victim.Name);
+        }
+    }
+
+    [Fact]
     public async Task SecondChange_WhileOneRuns_IsRefusedWithAClearMessage()
     {
         await ResetNixosAsync();

@@ -213,6 +213,8 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         var start = DetachedActivation.ParseStart(r.StdOut);
         if (r.ExitCode != 0 || start is null)
             throw new OperationFailedException($"could not start the activation (exit {r.ExitCode}): {r.StdErr.Trim()}");
+        // The run id is the operation's: a retried start after an interruption never activates twice.
+        if (start.AlreadyStarted) log.Info("this activation was already started by the interrupted attempt: following it, not starting it again");
         log.Info(start.Unit is { } unit ? $"running as systemd unit {unit}" : $"running as process {start.Pid}");
     }
 
