@@ -2,8 +2,9 @@
 # Runs NixFleet's benchmarks (bench/README.md): builds in Release, starts what they need (a test
 # fleet on 127.0.0.101-121, an embedded PostgreSQL, NixFleet processes), prints a table of results
 # with ratios against their peers and writes it to bench/RESULTS.md with the date. Takes about
-# 4-5 minutes on 2 idle cores; everything it starts stops by itself (a 10 minute watchdog inside, a
-# 12 minute timeout here). Must run as root: the test fleet uses namespaces.
+# 3.5-4 minutes on 2 cores (up to 8 on a busy machine); everything it starts stops by itself (a
+# 10 minute watchdog inside, a 12 minute timeout here). Must run as root: the test fleet uses
+# namespaces.
 #
 #   bash bench/run.sh [--only fleet|hosts] [--fleet-hosts 20] [--warm-runs 3] [--requests 100]
 #                     [--small 100] [--large 10000]

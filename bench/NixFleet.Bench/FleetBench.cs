@@ -41,7 +41,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         var warmUpHost = (Kind: "multi", Name: "bench-warmup", Address: $"127.0.0.{101 + specs.Length}");
 
         var sw = Stopwatch.StartNew();
-        log.WriteLine($"fleet: starting {specs.Length} test hosts on 127.0.0.101-{100 + specs.Length} ({string.Join(", ", specs.GroupBy(s => s.Kind).Select(g => $"{g.Count()} {g.Key}"))})");
+        log.WriteLine($"fleet: starting {specs.Length} test hosts on 127.0.0.101-{100 + specs.Length} ({string.Join(", ", specs.GroupBy(s => s.Kind).Select(g => $"{g.Count()} {g.Key}"))}) and the warm-up host on {warmUpHost.Address}");
         await using var fleet = await TestFleet.StartAsync("bench", [.. specs, warmUpHost]);
         // Should the bench exit abnormally (watchdog, Ctrl+C), the hosts still go down ("down" is idempotent).
         AppDomain.CurrentDomain.ProcessExit += (_, _) => fleet.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -68,12 +68,31 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
             var marker = Path.Combine(app.DataDir, "ssh") + "/";
             await RefreshAsync(app, admin, marker, "warm-up (one other host)", "warmup", 1);
             var cold = await RefreshAsync(app, admin, marker, "cold", "bench", specs.Length);
-            var warm = new List<FleetRun>();
-            for (var i = 0; i < warmRuns; i++) warm.Add(await RefreshAsync(app, admin, marker, $"warm {i + 1}", "bench", specs.Length));
+            var seq = Summarize("plain ssh, one host after another",
+                [await PeerOnceAsync("sequential", $"while read -r a; do bash {Q(_probeOne)} \"$a\" \"$OUT\" -o ControlMaster=no -o ControlPath=none; done < {Q(_hostsFile)}", 0)], "");
 
-            var seq = await PeerAsync("sequential", $"while read -r a; do bash {Q(_probeOne)} \"$a\" \"$OUT\" -o ControlMaster=no -o ControlPath=none; done < {Q(_hostsFile)}", 1);
-            var par = await PeerAsync("xargs", $"xargs -P {PeerParallelism} -I{{}} bash {Q(_probeOne)} {{}} \"$OUT\" -o ControlMaster=no -o ControlPath=none < {Q(_hostsFile)}", warmRuns);
-            var mux = await MuxFloorAsync(specs.Select(s => s.Address).ToList());
+            // The warm runs and the parallel peers take turns, so that a machine whose load changes
+            // during the run (other work on it) weighs on all of them alike.
+            var warm = new List<FleetRun>();
+            var par = new List<PeerRun>();
+            var mux = new List<PeerRun>();
+            var (cm, controlPath) = await OpenPeerMastersAsync();
+            try
+            {
+                for (var i = 0; i < warmRuns; i++)
+                {
+                    warm.Add(await RefreshAsync(app, admin, marker, $"warm {i + 1}", "bench", specs.Length));
+                    par.Add(await PeerOnceAsync("xargs", $"xargs -P {PeerParallelism} -I{{}} bash {Q(_probeOne)} {{}} \"$OUT\" -o ControlMaster=no -o ControlPath=none < {Q(_hostsFile)}", i));
+                    mux.Add(await PeerOnceAsync("mux", $"xargs -P {PeerParallelism} -I{{}} bash {Q(_probeOne)} {{}} \"$OUT\" -o ControlMaster=no -o ControlPath={Q(controlPath)} < {Q(_hostsFile)}", i,
+                        () => Cpu.OfMatching(cm, "ControlMaster=yes")));
+                }
+            }
+            finally
+            {
+                await Run.BashAsync($"xargs -P {PeerParallelism} -I{{}} ssh -F /dev/null -o ControlPath={Q(controlPath)} -O exit root@{{}} < {Q(_hostsFile)}", TimeSpan.FromSeconds(60));
+            }
+            var parRow = Summarize($"plain ssh, xargs -P {PeerParallelism} (pssh-style)", par, "");
+            var muxRow = Summarize($"ssh over open masters, xargs -P {PeerParallelism} (floor)", mux, "; masters opened beforehand, not timed");
 
             var warmMedian = warm.OrderBy(r => r.ServerMs).ElementAt(warm.Count / 2);
             var rows = report.Table($"Fleet refresh fan-out ({specs.Length} hosts)",
@@ -83,7 +102,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
                 $"Peers: plain `ssh` per host (new connection each, `bench/peers/probe-one.sh`), sequential and with `xargs -P {PeerParallelism}`; " +
                 $"and ssh over already-open masters with `xargs -P {PeerParallelism}` (the floor for multiplexed ssh, storing nothing). " +
                 $"Cold: the measured hosts' masters are not open yet, but the NixFleet process has already run one refresh of another host (JIT and caches warm). " +
-                $"Warm rows: median of {warmRuns}. Local CPU: user+system on this machine of the ssh clients and masters " +
+                $"Warm rows: median of {warmRuns}, NixFleet warm and the parallel peers taking turns. Local CPU: user+system on this machine of the ssh clients and masters " +
                 $"(for NixFleet: its reaped children plus its master processes), and of the NixFleet process itself; the hosts' sshd is not counted.",
                 "run", "wall", "wall / NixFleet warm", "local ssh CPU", "NixFleet process CPU", "hosts ok", "note");
             rows.Add(["NixFleet fleet refresh, cold (opens masters)", Report.Ms(cold.ServerMs), Report.Ratio(cold.ServerMs / warmMedian.ServerMs),
@@ -91,7 +110,7 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
             rows.Add([$"NixFleet fleet refresh, warm", Report.Ms(warmMedian.ServerMs), "1.00x",
                 Report.Ms(warmMedian.SshCpuMs), Report.Ms(warmMedian.AppCpuMs), $"{warmMedian.Ok}/{specs.Length}",
                 warmMedian.Note + "; all warm: " + string.Join(", ", warm.Select(w => Report.Ms(w.ServerMs)))]);
-            foreach (var p in new[] { seq, par, mux })
+            foreach (var p in new[] { seq, parRow, muxRow })
                 rows.Add([p.Name, Report.Ms(p.WallMs), Report.Ratio(p.WallMs / warmMedian.ServerMs), Report.Ms(p.CpuMs), "-", $"{p.Ok}/{specs.Length}", p.Note]);
         }
 
@@ -162,59 +181,49 @@ public sealed class FleetBench(Report report, TextWriter log, int hostCount, int
         _probeOne = Path.Combine(Repo.Root, "bench", "peers", "probe-one.sh");
     }
 
-    /// <summary>Runs a peer's shell command <paramref name="runs"/> times; reports the median run.</summary>
-    async Task<PeerRun> PeerAsync(string kind, string command, int runs, string name = "", string extraNote = "", Func<Dictionary<int, double>>? extraCpu = null)
+    /// <summary>Runs a peer's shell command once; counts the hosts whose facts came back.</summary>
+    async Task<PeerRun> PeerOnceAsync(string kind, string command, int index, Func<Dictionary<int, double>>? extraCpu = null)
     {
-        var results = new List<PeerRun>();
-        for (var i = 0; i < runs; i++)
-        {
-            var outDir = Path.Combine(_peerDir, $"out-{kind}-{i}");
-            Directory.CreateDirectory(outDir);
-            var script = $"export KEY={Q(_keyFile)} KNOWN={Q(_knownHosts)} PROBE={Q(_probeFile)} OUT={Q(outDir)}; {command}";
-            var extra0 = extraCpu?.Invoke();
-            var (r, cpu) = await Run.TimedBashAsync(script, PeerTimeout);
-            if (extra0 is not null) cpu += Cpu.Delta(extra0, extraCpu!());
-            var ok = 0;
-            foreach (var file in Directory.EnumerateFiles(outDir, "*.out"))
-                if (FactsParser.Parse(await File.ReadAllTextAsync(file)).NixVersion is not null) ok++;
-            if (r.ExitCode != 0 || ok != hostCount)
-                log.WriteLine($"fleet: WARNING peer {kind} run {i + 1}: exit {r.ExitCode}, {ok} ok: {r.StdErr.Trim()} " +
-                    string.Join(" ", Directory.EnumerateFiles(outDir, "*.err").Select(File.ReadAllText).Where(t => t.Length > 0).Take(3)));
-            Directory.Delete(outDir, recursive: true);
-            results.Add(new PeerRun(name, r.WallMs, cpu, ok, ""));
-        }
-        var median = results.OrderBy(r => r.WallMs).ElementAt(results.Count / 2);
-        var label = name.Length > 0 ? name : kind == "sequential"
-            ? "plain ssh, one host after another"
-            : $"plain ssh, xargs -P {PeerParallelism} (pssh-style)";
-        var note = (runs > 1 ? $"median of {runs}: " + string.Join(", ", results.Select(r => Report.Ms(r.WallMs))) : "one run") + extraNote;
-        log.WriteLine($"fleet: peer {label}: {Report.Ms(median.WallMs)}, ssh CPU {Report.Ms(median.CpuMs)} ({note})");
+        var outDir = Path.Combine(_peerDir, $"out-{kind}-{index}");
+        Directory.CreateDirectory(outDir);
+        var script = $"export KEY={Q(_keyFile)} KNOWN={Q(_knownHosts)} PROBE={Q(_probeFile)} OUT={Q(outDir)}; {command}";
+        var extra0 = extraCpu?.Invoke();
+        var (r, cpu) = await Run.TimedBashAsync(script, PeerTimeout);
+        if (extra0 is not null) cpu += Cpu.Delta(extra0, extraCpu!());
+        var ok = 0;
+        foreach (var file in Directory.EnumerateFiles(outDir, "*.out"))
+            if (FactsParser.Parse(await File.ReadAllTextAsync(file)).NixVersion is not null) ok++;
+        if (r.ExitCode != 0 || ok != hostCount)
+            log.WriteLine($"fleet: WARNING peer {kind} run {index + 1}: exit {r.ExitCode}, {ok} ok: {r.StdErr.Trim()} " +
+                string.Join(" ", Directory.EnumerateFiles(outDir, "*.err").Select(File.ReadAllText).Where(t => t.Length > 0).Take(3)));
+        Directory.Delete(outDir, recursive: true);
+        log.WriteLine($"fleet: peer {kind} run {index + 1}: {Report.Ms(r.WallMs)}, ssh CPU {Report.Ms(cpu)}, {ok} ok");
+        return new PeerRun(kind, r.WallMs, cpu, ok, "");
+    }
+
+    static PeerRun Summarize(string label, List<PeerRun> runs, string extraNote)
+    {
+        var median = runs.OrderBy(r => r.WallMs).ElementAt(runs.Count / 2);
+        var note = (runs.Count > 1 ? $"median of {runs.Count}: " + string.Join(", ", runs.Select(r => Report.Ms(r.WallMs))) : "one run") + extraNote;
         return median with { Name = label, Note = note };
     }
 
-    /// <summary>ssh over masters opened beforehand (not timed): what multiplexing alone gives, without NixFleet.</summary>
-    async Task<PeerRun> MuxFloorAsync(IReadOnlyList<string> addresses)
+    /// <summary>
+    /// Masters for the floor row, opened beforehand (not timed) in parallel, as a human's ~/.ssh/config
+    /// with ControlMaster=auto would after a first run. ControlPersist ends them by themselves should
+    /// the bench die before closing them.
+    /// </summary>
+    async Task<(string Dir, string ControlPath)> OpenPeerMastersAsync()
     {
         var cm = Path.Combine(_peerDir, "cm");
         Directory.CreateDirectory(cm, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var controlPath = Path.Combine(cm, "%h");
-        var env = $"export KEY={Q(_keyFile)} KNOWN={Q(_knownHosts)} PROBE={Q(_probeFile)}; ";
-        // Opened in parallel, as a human's ~/.ssh/config with ControlMaster=auto would after a first run;
-        // ControlPersist ends them by themselves should the bench die before closing them.
+        var env = $"export KEY={Q(_keyFile)} KNOWN={Q(_knownHosts)}; ";
         var open = await Run.BashAsync(env + $"xargs -P {PeerParallelism} -I{{}} ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes " +
             $"-o UserKnownHostsFile=\"$KNOWN\" -o GlobalKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o IdentityAgent=none -i \"$KEY\" " +
             $"-o LogLevel=ERROR -o ControlMaster=yes -o ControlPersist=120 -o ControlPath={Q(controlPath)} -f -N root@{{}} < {Q(_hostsFile)}", PeerTimeout);
         if (open.ExitCode != 0) log.WriteLine($"fleet: WARNING opening peer masters: {open.StdErr.Trim()}");
-        try
-        {
-            return await PeerAsync("mux", $"xargs -P {PeerParallelism} -I{{}} bash {Q(_probeOne)} {{}} \"$OUT\" -o ControlMaster=no -o ControlPath={Q(controlPath)} < {Q(_hostsFile)}",
-                warmRuns, name: $"ssh over open masters, xargs -P {PeerParallelism} (floor)", extraNote: "; masters opened beforehand, not timed",
-                extraCpu: () => Cpu.OfMatching(cm, "ControlMaster=yes"));
-        }
-        finally
-        {
-            await Run.BashAsync($"xargs -P {PeerParallelism} -I{{}} ssh -F /dev/null -o ControlPath={Q(controlPath)} -O exit root@{{}} < {Q(_hostsFile)}", TimeSpan.FromSeconds(60));
-        }
+        return (cm, controlPath);
     }
 
     /// <summary>(d) One command: over NixFleet's warm master, over a raw master, and on a fresh connection.</summary>

@@ -25,7 +25,7 @@ namespace NixFleet.Bench;
 /// </summary>
 public sealed partial class HostsBench(Report report, TextWriter log, int smallCount, int largeCount, int requests)
 {
-    const int WarmUp = 10;
+    const int WarmUpRounds = 15;
     const string Search = "web-001";      // a partial name, as typed in the search box
     const string CommonTag = "staging";   // on ~20% of the hosts
     const string RareTag = "gpu";         // on 1% of the hosts
@@ -73,7 +73,7 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
         var rows = report.Table($"Hosts list: {smallCount} vs {largeCount:N0} hosts",
             $"Two NixFleet processes side by side, one with {smallCount} and one with {largeCount:N0} hosts (each with tags, a trusted key and a latest facts row), " +
             $"requests from one client on this machine (keep-alive); {requests} samples per row, the four measurements of a row taken in turn " +
-            $"(after 12 warm-up rounds over every row, then {WarmUp} more of the row itself). " +
+            $"and every sample round goes over all rows (after {WarmUpRounds} warm-up rounds). " +
             "API requests carry a bearer token; HTML requests the cookie from signing in through the login form. " +
             "Floor = the same SQL NixFleet runs for the request (captured from NixFleet's own HostService/EF Core query code), " +
             "issued directly through Npgsql on a pooled connection with every row read. Tables VACUUM ANALYZEd after seeding.",
@@ -126,11 +126,11 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
         var pairs = new List<(Case Small, Case Large, List<Captured> SmallSql, List<Captured> LargeSql)>();
         foreach (var (cs, cl) in Cases(small.Hosts).Zip(Cases(large.Hosts)))
             pairs.Add((cs, cl, await CaptureAsync(small.Db, cs.Query), await CaptureAsync(large.Db, cl.Query)));
-        // Everything a few times over first, in turn: JIT (up to the optimized tier, which .NET
+        // Everything a few times over first, in turn (warm-up, not measured): JIT (up to the optimized tier, which .NET
         // compiles in the background after ~30 calls) in both NixFleet processes and in this one,
         // EF Core's query cache, Razor, connection pools; so that this work does not land on
         // whichever row is measured first.
-        for (var round = 0; round < 12; round++)
+        for (var round = 0; round < WarmUpRounds; round++)
             foreach (var p in pairs)
             {
                 await RequestAsync(small, p.Small);
@@ -138,22 +138,24 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
                 await FloorAsync(small.Db, p.SmallSql);
                 await FloorAsync(large.Db, p.LargeSql);
             }
-        foreach (var (cs, cl, sqlSmall, sqlLarge) in pairs)
-        {
-            var matches = await MatchesAsync(large, cl);
-            var t = new List<double>[4];
-            for (var k = 0; k < 4; k++) t[k] = new List<double>(requests);
-            for (var i = 0; i < WarmUp + requests; i++)
+        // Then round-robin: every sample round goes over all rows, so a load that changes during the
+        // run (other work on the machine) spreads over every row instead of landing on a few.
+        var samples = pairs.Select(_ => Enumerable.Range(0, 4).Select(_ => new List<double>(requests)).ToArray()).ToList();
+        for (var i = 0; i < requests; i++)
+            for (var k = 0; k < pairs.Count; k++)
             {
-                var a = await RequestAsync(small, cs);
-                var b = await RequestAsync(large, cl);
-                var c = await FloorAsync(small.Db, sqlSmall);
-                var d = await FloorAsync(large.Db, sqlLarge);
-                if (i < WarmUp) continue;
-                t[0].Add(a); t[1].Add(b); t[2].Add(c); t[3].Add(d);
+                var (cs, cl, sqlSmall, sqlLarge) = pairs[k];
+                samples[k][0].Add(await RequestAsync(small, cs));
+                samples[k][1].Add(await RequestAsync(large, cl));
+                samples[k][2].Add(await FloorAsync(small.Db, sqlSmall));
+                samples[k][3].Add(await FloorAsync(large.Db, sqlLarge));
             }
-            var r = new PairResult(cl.Name, cl, M(t[0]), M(t[1]), M(t[2]), M(t[3]), matches, sqlLarge);
-            log.WriteLine($"hosts: {r.Name}: @{large.Hosts} p50 {Report.Ms(r.Large.P50)} (floor {Report.Ms(r.LargeFloor.P50)}), @{small.Hosts} p50 {Report.Ms(r.Small.P50)} (floor {Report.Ms(r.SmallFloor.P50)}); matches {matches}");
+        for (var k = 0; k < pairs.Count; k++)
+        {
+            var (_, cl, _, sqlLarge) = pairs[k];
+            var t = samples[k];
+            var r = new PairResult(cl.Name, cl, M(t[0]), M(t[1]), M(t[2]), M(t[3]), await MatchesAsync(large, cl), sqlLarge);
+            log.WriteLine($"hosts: {r.Name}: @{large.Hosts} p50 {Report.Ms(r.Large.P50)} (floor {Report.Ms(r.LargeFloor.P50)}), @{small.Hosts} p50 {Report.Ms(r.Small.P50)} (floor {Report.Ms(r.SmallFloor.P50)}); matches {r.Matches}");
             results.Add(r);
         }
         return results;
@@ -441,10 +443,10 @@ public sealed partial class HostsBench(Report report, TextWriter log, int smallC
         {
             var after = await ServerMsAsync(large.Db, r.Sql);
             var times = new List<double>();
-            for (var i = 0; i < WarmUp + Math.Min(requests, 50); i++)
+            for (var i = 0; i < 5 + Math.Min(requests, 50); i++)
             {
                 var t = await RequestAsync(large, r.Case);
-                if (i >= WarmUp) times.Add(t);
+                if (i >= 5) times.Add(t);
             }
             var plan = new List<string>();
             foreach (var s in r.Sql) plan.AddRange(Summarize(await ExplainAsync(large.Db, s.Sql, s.Parameters)).Where(l => l.Contains("Scan", StringComparison.Ordinal)).Select(l => ActualPart().Replace(l.Trim().TrimStart('-', '>', ' '), "")));

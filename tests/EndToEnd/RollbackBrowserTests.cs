@@ -151,7 +151,13 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
             var activation = log.Locator(".op-line", new() { HasText = "setting up /etc..." });
             await Expect(activation).ToHaveCountAsync(1);
             Assert.True(int.Parse(await activation.GetAttributeAsync("data-seq") ?? "0") > renderedUpTo);
-            await Expect(log).ToContainTextAsync($"activation succeeded; running {two}");
+            try { await Expect(log).ToContainTextAsync($"activation succeeded; running {two}"); }
+            catch
+            {
+                output.WriteLine(await Sh("cd /var/lib/nixfleet/activations && for f in *; do echo \"== $f\"; cat $f; done; echo; tail -n 30 /var/log/sshd.log; ps -ef"));
+                output.WriteLine(rb.App.Output);
+                throw;
+            }
             await Expect(page.Locator("#op-status [data-status]")).ToHaveAttributeAsync("data-status", "succeeded");
             await Expect(page.Locator("#op-live")).ToHaveTextAsync("finished");
             await Ui.AssertSameDocumentAsync(page);

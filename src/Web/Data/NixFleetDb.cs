@@ -21,6 +21,7 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     protected override void OnModelCreating(ModelBuilder b)
     {
         base.OnModelCreating(b);
+        b.HasPostgresExtension("pg_trgm");
 
         b.Entity<ApiToken>(e =>
         {
@@ -36,6 +37,10 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.ToTable("hosts");
             e.HasIndex(h => h.Name).IsUnique();
             e.HasIndex(h => h.Tags).HasMethod("gin");
+            // Search is ILIKE '%q%' on name and address: trigram indexes keep it off a sequential scan.
+            e.HasIndex(h => h.Name, "IX_hosts_Name_trgm").HasMethod("gin").HasOperators("gin_trgm_ops");
+            e.HasIndex(h => h.Address, "IX_hosts_Address_trgm").HasMethod("gin").HasOperators("gin_trgm_ops");
+            e.HasIndex(h => new { h.LastSeenAt, h.Name });
             e.Property(h => h.Name).HasMaxLength(63);
             e.Property(h => h.Address).HasMaxLength(253);
             e.Property(h => h.User).HasMaxLength(32);

@@ -55,6 +55,17 @@ public sealed class ValidationTests(AppFixture fixture) : IClassFixture<AppFixtu
     }
 
     [Fact]
+    public async Task Search_TreatsUnderscoreAndPercentAsText()
+    {
+        await _api.AddHostAsync("my_host", "127.0.0.250");
+        await _api.AddHostAsync("myxhost", "127.0.0.250");
+
+        var found = await _api.GetJsonAsync("/api/v1/hosts?q=my_host");
+        Assert.Equal(["my_host"], found.GetProperty("items").EnumerateArray().Select(h => h.GetProperty("name").GetString()));
+        Assert.Equal(0, (await _api.GetJsonAsync("/api/v1/hosts?q=%25")).GetProperty("total").GetInt32());
+    }
+
+    [Fact]
     public async Task AcceptKey_WithAFingerprintOtherThanTheScannedOne_IsRefusedAndNothingIsTrusted()
     {
         var host = await _api.AddHostAsync("nokey", "127.0.0.250");

@@ -8,6 +8,7 @@ public sealed class BadgeTests
     [Theory]
     [InlineData(OperationStatus.Queued, "bg-secondary-lt", "Queued")]
     [InlineData(OperationStatus.Running, "bg-blue", "Running")]
+    [InlineData(OperationStatus.Reconciling, "bg-yellow", "Reconciling")]
     [InlineData(OperationStatus.Succeeded, "bg-green", "Succeeded")]
     [InlineData(OperationStatus.Failed, "bg-red", "Failed")]
     [InlineData(OperationStatus.Cancelled, "bg-orange-lt", "Cancelled")]
@@ -27,6 +28,16 @@ public sealed class BadgeTests
         var done = await Html.RenderAsync<StatusBadge>(new() { [nameof(StatusBadge.Status)] = OperationStatus.Succeeded });
         Assert.NotNull(running.QuerySelector(".spinner-border"));
         Assert.Null(done.QuerySelector(".spinner-border"));
+    }
+
+    [Fact]
+    public async Task StatusBadge_Reconciling_IsAmber_WithASpinner_AndSaysWhatItDoes()
+    {
+        var doc = await Html.RenderAsync<StatusBadge>(new() { [nameof(StatusBadge.Status)] = OperationStatus.Reconciling });
+        var badge = doc.QuerySelector(".status-badge")!;
+        Assert.Contains("bg-yellow", badge.ClassList);
+        Assert.NotNull(badge.QuerySelector(".spinner-border"));
+        Assert.Contains("reading back the host's real state", badge.GetAttribute("title"));
     }
 
     [Theory]

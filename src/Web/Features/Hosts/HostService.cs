@@ -161,7 +161,7 @@ public sealed class HostService(NixFleetDb db, Auditor audit, OperationQueue que
         if (!string.IsNullOrWhiteSpace(query.Q))
         {
             var pattern = "%" + query.Q.Trim().Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
-            hosts = hosts.Where(h => EF.Functions.ILike(h.Name, pattern) || EF.Functions.ILike(h.Address, pattern));
+            hosts = hosts.Where(h => EF.Functions.ILike(h.Name, pattern, "\\") || EF.Functions.ILike(h.Address, pattern, "\\"));
         }
         if (!string.IsNullOrWhiteSpace(query.Tag)) hosts = hosts.Where(h => h.Tags.Contains(query.Tag));
         hosts = query.Sort switch
