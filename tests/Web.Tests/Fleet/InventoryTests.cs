@@ -33,16 +33,19 @@ public sealed class InventoryTests(FleetAppFixture fixture) : IClassFixture<Flee
         Assert.Equal(os[1], facts.GetProperty("osVersion").GetString());
         Assert.Equal(os[2] == "nixos", facts.GetProperty("isNixOS").GetBoolean());
 
-        var nixVersion = await _fleet.ShAsync(h.Name, "nix-env --version");
-        Assert.Equal(nixVersion.Split(' ').Last(), facts.GetProperty("nixVersion").GetString());
-
         var owner = await _fleet.ShAsync(h.Name, "stat -c %U /nix/store");
         Assert.Equal(owner, facts.GetProperty("storeOwner").GetString());
+        // Ask Nix as NixFleet must: as the store's owner on a single-user install (root would leave root-owned files there).
+        var asNix = installType == "single-user" ? $"runuser -u {owner} -- " : "";
+
+        var nixVersion = await _fleet.ShAsync(h.Name, $"{asNix}nix-env --version");
+        Assert.Equal(nixVersion.Split(' ').Last(), facts.GetProperty("nixVersion").GetString());
 
         // Channels as each user lists them: root, and the store's owner on a single-user install.
         var expected = new List<string>();
-        foreach (var line in (await _fleet.ShAsync(h.Name, "nix-channel --list 2>/dev/null || true")).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            if (installType == "multi-user") expected.Add($"root {line}");
+        if (installType == "multi-user")
+            foreach (var line in (await _fleet.ShAsync(h.Name, "nix-channel --list")).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                expected.Add($"root {line}");
         if (installType == "single-user")
             foreach (var line in (await _fleet.ShAsync(h.Name, $"runuser -u {owner} -- nix-channel --list")).Split('\n', StringSplitOptions.RemoveEmptyEntries))
                 expected.Add($"{owner} {line}");
@@ -52,6 +55,8 @@ public sealed class InventoryTests(FleetAppFixture fixture) : IClassFixture<Flee
             .ToList();
         Assert.NotEmpty(expected);
         Assert.Equal(expected.Order(), actual.Order());
+        if (installType == "single-user")
+            Assert.Equal("", await _fleet.ShAsync(h.Name, $"find /nix -not -user {owner} | head -5"));
 
         var profile = kind == "nixos" ? "/nix/var/nix/profiles/system"
             : installType == "single-user" ? $"~{owner}/.nix-profile"
