@@ -29,6 +29,7 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
         public TestFleet Fleet { get; private set; } = null!;
         public NixFleetApp App { get; private set; } = null!;
         public ApiClient Admin { get; private set; } = null!;
+        public Guid HostId { get; private set; }
 
         public async Task InitializeAsync()
         {
@@ -48,6 +49,9 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
             Fleet = await fleet;
             App = await app;
             Admin = await App.ClientAsync();
+            // NixFleet logs in to the fleet with the fleet's own key, and trusts the host's key as offered.
+            await Admin.ImportKeyAsync(Fleet.PrivateKey);
+            HostId = await Admin.AddTrustedHostAsync(Nixos, Fleet.Named(Nixos).Address);
             _driver = await Playwright.CreateAsync();
             _browser = await _driver.Chromium.LaunchAsync(new()
             {
@@ -87,8 +91,7 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
     public async Task OnCall_RollsBackToGeneration2_SeesFromToAndDiff_WatchesLiveOutput_AndSeesItRunning()
     {
         var host = rb.Fleet.Named(RollbackFleet.Nixos);
-        await rb.Admin.ImportKeyAsync(rb.Fleet.PrivateKey);
-        var hostId = await rb.Admin.AddTrustedHostAsync(host.Name, host.Address);
+        var hostId = rb.HostId;
         var two = await Sh($"readlink {SystemProfile}-2-link");
         var three = await Sh($"readlink {SystemProfile}-3-link");
         // The stand-in starts running and booting generation 3.
@@ -151,10 +154,14 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
             var activation = log.Locator(".op-line", new() { HasText = "setting up /etc..." });
             await Expect(activation).ToHaveCountAsync(1);
             Assert.True(int.Parse(await activation.GetAttributeAsync("data-seq") ?? "0") > renderedUpTo);
-            try { await Expect(log).ToContainTextAsync($"activation succeeded; running {two}"); }
-            catch
+            try
             {
-                output.WriteLine(await Sh("cd /var/lib/nixfleet/activations && for f in *; do echo \"== $f\"; cat $f; done; echo; tail -n 30 /var/log/sshd.log; ps -ef"));
+                await Expect(log).ToContainTextAsync($"activation succeeded; running {two}");
+            }
+            catch (PlaywrightException)
+            {
+                // What the host recorded of the activation says whether the page or the rollback went wrong.
+                output.WriteLine(await Sh("cd /var/lib/nixfleet/activations && for f in *; do echo \"== $f\"; cat \"$f\"; done"));
                 output.WriteLine(rb.App.Output);
                 throw;
             }
@@ -180,6 +187,107 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
         Assert.Equal(two, await Sh("readlink /run/current-system"));
         Assert.Equal("system-2-link", await Sh($"readlink {SystemProfile}"));
         Assert.EndsWith($" switch {two}", await Sh("tail -n 1 /var/lib/nixfleet-test/activations"));
+        session.Passed();
+    }
+
+    /// <summary>The host's generations of a profile as the API lists them: (number, current).</summary>
+    async Task<List<(int Number, bool Current)>> GenerationsAsync(string profile) =>
+        [.. (await rb.Admin.GetJsonAsync($"/api/v1/hosts/{rb.HostId}/generations")).EnumerateArray()
+            .Where(g => g.GetProperty("profile").GetString() == profile)
+            .Select(g => (g.GetProperty("number").GetInt32(), g.GetProperty("current").GetBoolean()))];
+
+    async Task<int> OperationCountAsync() =>
+        (await rb.Admin.GetJsonAsync($"/api/v1/operations?hostId={rb.HostId}&limit=500")).GetArrayLength();
+
+    [Fact]
+    public async Task Confirm_WithoutAPlainReason_OrWhileTheHostIsBusy_SaysWhyOnThePage_AndChangesNothing()
+    {
+        var generations = await GenerationsAsync(SystemProfile);
+        var running = generations.Single(g => g.Current).Number;
+        var other = generations.First(g => !g.Current).Number;
+        var runningBefore = await Sh("readlink /run/current-system");
+        var bootBefore = await Sh($"readlink {SystemProfile}");
+        var operationsBefore = await OperationCountAsync();
+        await using var session = await rb.OpenAsync(output, nameof(Confirm_WithoutAPlainReason_OrWhileTheHostIsBusy_SaysWhyOnThePage_AndChangesNothing));
+        var page = session.Page;
+        await Ui.SignInAsync(page, NixFleetApp.AdminEmail, NixFleetApp.AdminPassword);
+        var confirmUrl = $"/hosts/{rb.HostId}/generations/rollback?profile=%2Fnix%2Fvar%2Fnix%2Fprofiles%2Fsystem&to={other}";
+        await page.GotoAsync(confirmUrl);
+        var confirm = page.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("Confirm") });
+        var reasonError = page.Locator("[data-field-error=reason]");
+
+        // No reason: the page says so under the field, and nothing is queued.
+        await confirm.ClickAsync();
+        await Expect(reasonError).ToHaveTextAsync("Say why: the reason goes into the audit trail.");
+        await Expect(page).ToHaveURLAsync(new Regex(Regex.Escape(confirmUrl) + "$"));
+        await Expect(page.Locator("[data-summary=to]")).ToHaveAttributeAsync("data-generation", other.ToString());
+
+        // What only an injection would contain is refused, as the API refuses it.
+        await page.GetByLabel("Reason").FillAsync("$(reboot)");
+        await confirm.ClickAsync();
+        await Expect(reasonError).ToContainTextAsync("one line of plain text");
+        Assert.Equal(operationsBefore, await OperationCountAsync());
+
+        // Another change holds the host (a slow re-activation of what runs, in test mode: it changes nothing).
+        await Sh("echo 4 > /etc/nixfleet-test/slow-activation");
+        try
+        {
+            var busy = (await rb.Admin.PostJsonAsync($"/api/v1/hosts/{rb.HostId}/rollback",
+                new { profile = SystemProfile, generation = running, mode = "test", reason = "holds the host" }, System.Net.HttpStatusCode.Accepted))
+                .GetProperty("operationId").GetGuid();
+            await page.GetByLabel("Reason").FillAsync("INC-43: second engineer");
+            await confirm.ClickAsync();
+            await Expect(page.Locator(".rollback-busy")).ToContainTextAsync($"Host '{RollbackFleet.Nixos}' is busy: a rollback operation ({busy})");
+            // The confirmation stays, ready for when the host is free.
+            await Expect(page.GetByLabel("Reason")).ToHaveValueAsync("INC-43: second engineer");
+            await Expect(confirm).ToBeVisibleAsync();
+            Assert.Equal("succeeded", (await rb.Admin.WaitForOperationAsync(busy)).GetProperty("status").GetString());
+        }
+        finally
+        {
+            await Sh("rm -f /etc/nixfleet-test/slow-activation");
+        }
+        Assert.Equal(operationsBefore + 1, await OperationCountAsync());
+        Assert.Equal(runningBefore, await Sh("readlink /run/current-system"));
+        Assert.Equal(bootBefore, await Sh($"readlink {SystemProfile}"));
+        session.Passed();
+    }
+
+    [Fact]
+    public async Task DeleteOldGenerations_PreviewListsExactlyWhatGoes_AndOnlyThatIsDeleted()
+    {
+        const string profile = "/nix/var/nix/profiles/default";
+        var generations = await GenerationsAsync(profile);
+        var current = generations.Single(g => g.Current).Number;
+        // "Keep the last 1": the one the profile points at and any newer one stay.
+        var doomed = generations.Where(g => g.Number < current).Select(g => g.Number.ToString()).Order().ToArray();
+        var kept = generations.Where(g => g.Number >= current).Select(g => g.Number.ToString()).OrderDescending().ToArray();
+        Assert.NotEmpty(doomed);
+        await using var session = await rb.OpenAsync(output, nameof(DeleteOldGenerations_PreviewListsExactlyWhatGoes_AndOnlyThatIsDeleted));
+        var page = session.Page;
+        await Ui.SignInAsync(page, NixFleetApp.AdminEmail, NixFleetApp.AdminPassword);
+        await page.GotoAsync($"/hosts/{rb.HostId}/generations");
+
+        var card = page.Locator($".profile-generations[data-profile='{profile}']");
+        await card.GetByLabel("Which generations to delete").SelectOptionAsync("keepLast");
+        await card.GetByLabel("How many generations, or days").FillAsync("1");
+        await card.GetByRole(AriaRole.Button, new() { NameRegex = Ui.Named("Preview deletion…") }).ClickAsync();
+
+        await Expect(page).ToHaveURLAsync(new Regex($@"/hosts/{rb.HostId}/generations/delete\?profile=%2Fnix%2Fvar%2Fnix%2Fprofiles%2Fdefault&by=keepLast&n=1$"));
+        await Expect(page.Locator(".delete-doomed tbody tr")).ToHaveCountAsync(doomed.Length);
+        Assert.Equal(doomed, await page.Locator(".delete-doomed tbody tr").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.generation)"));
+        Assert.Equal(kept, await page.Locator(".delete-kept tbody tr").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.generation)"));
+        // Looking changed nothing.
+        Assert.Equal(generations.Count.ToString(), await Sh($"ls -d {profile}-*-link | wc -l"));
+
+        var label = $"Delete {doomed.Length} generation{(doomed.Length == 1 ? "" : "s")} of {RollbackFleet.Nixos}";
+        await page.GetByRole(AriaRole.Button, new() { NameRegex = Ui.Named(label) }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(Ui.OperationUrl());
+        await Expect(page.Locator("#op-status [data-status]")).ToHaveAttributeAsync("data-status", "succeeded");
+
+        var left = (await Sh($"ls -d {profile}-*-link | sed 's/.*-\\([0-9]*\\)-link/\\1/' | sort -rn")).Split('\n');
+        Assert.Equal(kept, left);
+        Assert.Equal($"default-{current}-link", await Sh($"readlink {profile}"));
         session.Passed();
     }
 }

@@ -16,12 +16,11 @@ public static class GenerationsUi
     public static string CompareUrl(Guid hostId, string profile, int from, int to) =>
         Format.Url($"/hosts/{hostId}/generations/compare", ("profile", profile), ("from", Number(from)), ("to", Number(to)));
 
+    /// <summary>The deletion preview's "by": keep the last N generations, or delete those older than N days.</summary>
     public const string KeepLast = "keepLast";
     public const string OlderThanDays = "olderThanDays";
 
-    /// <summary>The deletion preview: <paramref name="by"/> is <see cref="KeepLast"/> or <see cref="OlderThanDays"/>.</summary>
-    public static string DeleteUrl(Guid hostId, string profile, string by, int n) =>
-        Format.Url($"/hosts/{hostId}/generations/delete", ("profile", profile), ("by", by), ("n", Number(n)));
+    public static string DeleteUrl(Guid hostId) => $"/hosts/{hostId}/generations/delete";
 
     /// <summary>The system profile first, then the default profile, then the users' profiles by owner.</summary>
     public static IReadOnlyList<ProfileGenerations> Ordered(IEnumerable<ProfileGenerations> profiles) =>
@@ -66,8 +65,6 @@ public static class GenerationsUi
     /// <summary>Versions as Nix prints them: "∅" for none, "ε" for a package without a version.</summary>
     public static string Versions(IReadOnlyList<string> versions) =>
         versions.Count == 0 ? "∅" : string.Join(", ", versions.Select(v => v.Length == 0 ? "ε" : v));
-
-    public static string Generation(Generation? g) => g is null ? "none" : $"generation {Number(g.Number)}";
 
     static string? Number(int? n) => n?.ToString(CultureInfo.InvariantCulture);
 }
