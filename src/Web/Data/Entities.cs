@@ -90,6 +90,8 @@ public sealed class HostFactsRecord
     public string? CurrentGenerationProfile { get; set; }
     public string? CurrentSystemPath { get; set; }
     public string? KernelVersion { get; set; }
+    /// <summary>Where nix-env was found on the host, so later commands need not probe again.</summary>
+    public string? NixBinDirectory { get; set; }
     public long? StoreSizeBytes { get; set; }
     public long? DiskFreeBytes { get; set; }
 }

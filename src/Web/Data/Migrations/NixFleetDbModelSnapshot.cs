@@ -484,6 +484,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.Property<string>("KernelVersion")
                         .HasColumnType("text");
 
+                    b.Property<string>("NixBinDirectory")
+                        .HasColumnType("text");
+
                     b.Property<string>("NixVersion")
                         .HasColumnType("text");
 

@@ -189,8 +189,11 @@ public sealed class GenerationsService(NixFleetDb db, SshConnections connections
         return DiffClosures.Parse(result.StdOut);
     }
 
+    /// <summary>The last facts (for a read-only command that need not refresh them), or fresh ones when there are none.</summary>
     async Task<HostFacts> FactsAsync(FleetHost host, CancellationToken ct)
     {
+        var latest = await db.HostFacts.AsNoTracking().Where(f => f.Id == host.LatestFactsId).FirstOrDefaultAsync(ct);
+        if (HostRefresher.ToHostFacts(latest) is { } known) return known;
         var outcome = await refresher.RefreshAsync(host.Id, null, ct);
         return outcome.Facts ?? throw new OperationFailedException(outcome.Error ?? "could not read the host's facts");
     }

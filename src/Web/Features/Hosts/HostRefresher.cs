@@ -53,6 +53,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
             CurrentGenerationProfile = facts.CurrentGenerationProfile,
             CurrentSystemPath = facts.CurrentSystemPath,
             KernelVersion = facts.KernelVersion,
+            NixBinDirectory = facts.NixBinDirectory,
             StoreSizeBytes = facts.StoreSizeBytes,
             DiskFreeBytes = facts.DiskFreeBytes,
         };
@@ -66,6 +67,12 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
         log?.Info($"{host.Name}: {Describe(record)}");
         return new Outcome(true, null, record.Id, facts);
     }
+
+    /// <summary>The stored facts as the Nix command builders take them (null when too old to say where Nix is).</summary>
+    public static HostFacts? ToHostFacts(HostFactsRecord? f) => f?.NixBinDirectory is null ? null : new HostFacts(
+        f.Os, f.OsVersion, f.IsNixOS, f.NixVersion, f.InstallType, f.StoreOwner,
+        f.Channels.Select(c => new ChannelFact(c.User, c.Name, c.Url)).ToList(), f.CurrentGeneration, f.CurrentGenerationProfile,
+        f.CurrentSystemPath, f.StoreSizeBytes, f.DiskFreeBytes, f.KernelVersion, f.NixBinDirectory);
 
     static string Describe(HostFactsRecord f) =>
         $"{f.Os} {f.OsVersion}; Nix {f.NixVersion ?? "not found"} ({f.InstallType}{(f.StoreOwner is null ? "" : $", store owned by {f.StoreOwner}")}); " +
