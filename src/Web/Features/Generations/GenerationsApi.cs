@@ -24,7 +24,6 @@ public static class GenerationsApi
 
     public sealed record DeleteRequest(string? Profile, JsonElement? OlderThanDays, JsonElement? KeepLast, bool? DryRun);
 
-    public const int MaxReasonLength = GenerationsService.MaxReasonLength;
 
     public static IEnumerable<GenerationDto> Flatten(GenerationsReport report) =>
         report.Profiles.SelectMany(p => p.Generations.Select(g => new GenerationDto(
@@ -135,8 +134,7 @@ public static class GenerationsApi
             if (!ActivationMode.IsValid(mode)) errors["mode"] = ["The mode must be switch, boot or test."];
             var profile = body.Profile ?? NixLocator.SystemProfile;
             if (!profile.StartsWith('/') || profile.Any(char.IsControl)) errors["profile"] = ["A profile is an absolute path, as the generations list shows it."];
-            if (string.IsNullOrWhiteSpace(body.Reason)) errors["reason"] = ["Say why: the reason goes into the audit trail."];
-            else if (body.Reason.Length > MaxReasonLength || !IsPlainReason(body.Reason)) errors["reason"] = ["A reason is one line of plain text, at most 1000 characters."];
+            if (GenerationsService.ReasonError(body.Reason) is { } reasonError) errors["reason"] = [reasonError];
             if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
 
             var parameters = new RollbackBatchHandler.Parameters(hostIds, profile, generation, mode, body.Reason!, body.ReactivateOnFailure ?? false, parallelism);
@@ -149,7 +147,6 @@ public static class GenerationsApi
         return api;
     }
 
-    public static bool IsPlainReason(string reason) => GenerationsService.IsPlainReason(reason);
 
     static Conflict<ProblemDetails> Busy(string message) =>
         TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = message, Status = StatusCodes.Status409Conflict });
