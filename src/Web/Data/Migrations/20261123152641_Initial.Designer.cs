@@ -13,7 +13,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace NixFleet.Web.Data.Migrations
 {
     [DbContext(typeof(NixFleetDb))]
-    [Migration("20261123133834_Initial")]
+    [Migration("20261123152641_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -24,6 +24,7 @@ namespace NixFleet.Web.Data.Migrations
                 .HasAnnotation("ProductVersion", "10.0.15")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
+            NpgsqlModelBuilderExtensions.HasPostgresExtension(modelBuilder, "pg_trgm");
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
             modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
@@ -387,6 +388,18 @@ namespace NixFleet.Web.Data.Migrations
 
                     NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("Tags"), "gin");
 
+                    b.HasIndex("LastSeenAt", "Name");
+
+                    b.HasIndex(new[] { "Address" }, "IX_hosts_Address_trgm");
+
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex(new[] { "Address" }, "IX_hosts_Address_trgm"), "gin");
+                    NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex(new[] { "Address" }, "IX_hosts_Address_trgm"), new[] { "gin_trgm_ops" });
+
+                    b.HasIndex(new[] { "Name" }, "IX_hosts_Name_trgm");
+
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex(new[] { "Name" }, "IX_hosts_Name_trgm"), "gin");
+                    NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex(new[] { "Name" }, "IX_hosts_Name_trgm"), new[] { "gin_trgm_ops" });
+
                     b.ToTable("hosts", (string)null);
                 });
 
@@ -419,6 +432,23 @@ namespace NixFleet.Web.Data.Migrations
                     b.HasKey("Id");
 
                     b.ToTable("fleet_keys", (string)null);
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.GenerationListing", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CollectedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Report")
+                        .IsRequired()
+                        .HasColumnType("jsonb");
+
+                    b.HasKey("HostId");
+
+                    b.ToTable("generation_listings", (string)null);
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.HostFactsRecord", b =>
@@ -457,6 +487,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.Property<string>("KernelVersion")
                         .HasColumnType("text");
 
+                    b.Property<string>("NixBinDirectory")
+                        .HasColumnType("text");
+
                     b.Property<string>("NixVersion")
                         .HasColumnType("text");
 
@@ -481,6 +514,28 @@ namespace NixFleet.Web.Data.Migrations
                     b.ToTable("host_facts", (string)null);
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.HostLock", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("AcquiredAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<Guid>("OperationId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("HostId");
+
+                    b.HasIndex("OperationId");
+
+                    b.ToTable("host_locks", (string)null);
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.Operation", b =>
                 {
                     b.Property<Guid>("Id")
@@ -489,6 +544,9 @@ namespace NixFleet.Web.Data.Migrations
 
                     b.Property<int>("Attempt")
                         .HasColumnType("integer");
+
+                    b.Property<string>("Checkpoint")
+                        .HasColumnType("jsonb");
 
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
@@ -515,6 +573,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.Property<string>("Parameters")
                         .HasColumnType("jsonb");
 
+                    b.Property<Guid?>("ParentId")
+                        .HasColumnType("uuid");
+
                     b.Property<string>("RequestedBy")
                         .IsRequired()
                         .HasColumnType("text");
@@ -532,6 +593,8 @@ namespace NixFleet.Web.Data.Migrations
                     b.HasKey("Id");
 
                     b.HasIndex("CreatedAt");
+
+                    b.HasIndex("ParentId");
 
                     b.HasIndex("Status");
 
@@ -643,6 +706,15 @@ namespace NixFleet.Web.Data.Migrations
                     b.Navigation("LatestFacts");
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.GenerationListing", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.HostFactsRecord", b =>
                 {
                     b.HasOne("NixFleet.Web.Data.FleetHost", null)
@@ -680,6 +752,15 @@ namespace NixFleet.Web.Data.Migrations
                         });
 
                     b.Navigation("Channels");
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostLock", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.OperationLine", b =>

@@ -13,6 +13,9 @@ namespace NixFleet.Web.Data.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.AlterDatabase()
+                .Annotation("Npgsql:PostgresExtension:pg_trgm", ",,");
+
             migrationBuilder.CreateTable(
                 name: "AspNetRoles",
                 columns: table => new
@@ -109,6 +112,7 @@ namespace NixFleet.Web.Data.Migrations
                     Id = table.Column<Guid>(type: "uuid", nullable: false),
                     Kind = table.Column<string>(type: "text", nullable: false),
                     HostId = table.Column<Guid>(type: "uuid", nullable: true),
+                    ParentId = table.Column<Guid>(type: "uuid", nullable: true),
                     Status = table.Column<string>(type: "text", nullable: false),
                     Error = table.Column<string>(type: "text", nullable: true),
                     Parameters = table.Column<string>(type: "jsonb", nullable: true),
@@ -119,7 +123,8 @@ namespace NixFleet.Web.Data.Migrations
                     FinishedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
                     Node = table.Column<string>(type: "text", nullable: true),
                     HeartbeatAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    Attempt = table.Column<int>(type: "integer", nullable: false)
+                    Attempt = table.Column<int>(type: "integer", nullable: false),
+                    Checkpoint = table.Column<string>(type: "jsonb", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -277,6 +282,19 @@ namespace NixFleet.Web.Data.Migrations
                 });
 
             migrationBuilder.CreateTable(
+                name: "generation_listings",
+                columns: table => new
+                {
+                    HostId = table.Column<Guid>(type: "uuid", nullable: false),
+                    CollectedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    Report = table.Column<string>(type: "jsonb", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_generation_listings", x => x.HostId);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "host_facts",
                 columns: table => new
                 {
@@ -294,6 +312,7 @@ namespace NixFleet.Web.Data.Migrations
                     CurrentGenerationProfile = table.Column<string>(type: "text", nullable: true),
                     CurrentSystemPath = table.Column<string>(type: "text", nullable: true),
                     KernelVersion = table.Column<string>(type: "text", nullable: true),
+                    NixBinDirectory = table.Column<string>(type: "text", nullable: true),
                     StoreSizeBytes = table.Column<long>(type: "bigint", nullable: true),
                     DiskFreeBytes = table.Column<long>(type: "bigint", nullable: true),
                     Channels = table.Column<string>(type: "jsonb", nullable: true)
@@ -335,6 +354,26 @@ namespace NixFleet.Web.Data.Migrations
                         principalTable: "host_facts",
                         principalColumn: "Id",
                         onDelete: ReferentialAction.SetNull);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "host_locks",
+                columns: table => new
+                {
+                    HostId = table.Column<Guid>(type: "uuid", nullable: false),
+                    OperationId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Kind = table.Column<string>(type: "text", nullable: false),
+                    AcquiredAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_host_locks", x => x.HostId);
+                    table.ForeignKey(
+                        name: "FK_host_locks_hosts_HostId",
+                        column: x => x.HostId,
+                        principalTable: "hosts",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
                 });
 
             migrationBuilder.CreateIndex(
@@ -396,6 +435,23 @@ namespace NixFleet.Web.Data.Migrations
                 columns: new[] { "HostId", "CollectedAt" });
 
             migrationBuilder.CreateIndex(
+                name: "IX_host_locks_OperationId",
+                table: "host_locks",
+                column: "OperationId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_hosts_Address_trgm",
+                table: "hosts",
+                column: "Address")
+                .Annotation("Npgsql:IndexMethod", "gin")
+                .Annotation("Npgsql:IndexOperators", new[] { "gin_trgm_ops" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_hosts_LastSeenAt_Name",
+                table: "hosts",
+                columns: new[] { "LastSeenAt", "Name" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_hosts_LatestFactsId",
                 table: "hosts",
                 column: "LatestFactsId");
@@ -405,6 +461,13 @@ namespace NixFleet.Web.Data.Migrations
                 table: "hosts",
                 column: "Name",
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_hosts_Name_trgm",
+                table: "hosts",
+                column: "Name")
+                .Annotation("Npgsql:IndexMethod", "gin")
+                .Annotation("Npgsql:IndexOperators", new[] { "gin_trgm_ops" });
 
             migrationBuilder.CreateIndex(
                 name: "IX_hosts_Tags",
@@ -429,9 +492,22 @@ namespace NixFleet.Web.Data.Migrations
                 columns: new[] { "HostId", "CreatedAt" });
 
             migrationBuilder.CreateIndex(
+                name: "IX_operations_ParentId",
+                table: "operations",
+                column: "ParentId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_operations_Status",
                 table: "operations",
                 column: "Status");
+
+            migrationBuilder.AddForeignKey(
+                name: "FK_generation_listings_hosts_HostId",
+                table: "generation_listings",
+                column: "HostId",
+                principalTable: "hosts",
+                principalColumn: "Id",
+                onDelete: ReferentialAction.Cascade);
 
             migrationBuilder.AddForeignKey(
                 name: "FK_host_facts_hosts_HostId",
@@ -487,6 +563,12 @@ namespace NixFleet.Web.Data.Migrations
 
             migrationBuilder.DropTable(
                 name: "fleet_keys");
+
+            migrationBuilder.DropTable(
+                name: "generation_listings");
+
+            migrationBuilder.DropTable(
+                name: "host_locks");
 
             migrationBuilder.DropTable(
                 name: "operation_lines");
