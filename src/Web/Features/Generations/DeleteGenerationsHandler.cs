@@ -27,7 +27,7 @@ public sealed class DeleteGenerationsHandler(SshConnections connections, HostRef
             ?? throw new OperationFailedException("the host no longer exists");
         var log = context.Log;
         var ssh = connections.For(host);
-        var facts = (await refresher.RefreshAsync(host.Id, log, ct)).Facts ?? throw new OperationFailedException("could not read the host's facts; nothing was deleted");
+        var facts = await refresher.KnownOrFreshFactsAsync(host, log, ct);
 
         var profile = GenerationValidation.FindProfile((await GenerationsService.ProbeAsync(ssh, ct)).Profiles, p.Profile)
             ?? throw new OperationFailedException($"{p.Profile} is no longer one of the host's profiles; nothing was deleted");

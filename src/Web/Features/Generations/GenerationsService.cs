@@ -181,7 +181,7 @@ public sealed class GenerationsService(NixFleetDb db, SshConnections connections
     public async Task<ClosureDiff> DiffAsync(FleetHost host, ProfileGenerations profile, Generation from, Generation to, CancellationToken ct)
     {
         var ssh = connections.For(host);
-        var facts = await FactsAsync(host, ct);
+        var facts = await refresher.KnownOrFreshFactsAsync(host, null, ct);
         var argv = RollbackCommands.ForHost(facts, host.User, RollbackCommands.DiffClosures(from.StorePath, to.StorePath));
         var result = await ssh.RunAsync(argv, null, null, ct);
         if (result.ExitCode != 0)
@@ -189,12 +189,4 @@ public sealed class GenerationsService(NixFleetDb db, SshConnections connections
         return DiffClosures.Parse(result.StdOut);
     }
 
-    /// <summary>The last facts (for a read-only command that need not refresh them), or fresh ones when there are none.</summary>
-    async Task<HostFacts> FactsAsync(FleetHost host, CancellationToken ct)
-    {
-        var latest = await db.HostFacts.AsNoTracking().Where(f => f.Id == host.LatestFactsId).FirstOrDefaultAsync(ct);
-        if (HostRefresher.ToHostFacts(latest) is { } known) return known;
-        var outcome = await refresher.RefreshAsync(host.Id, null, ct);
-        return outcome.Facts ?? throw new OperationFailedException(outcome.Error ?? "could not read the host's facts");
-    }
 }

@@ -51,7 +51,7 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         try
         {
             var ssh = connections.For(host);
-            var facts = await FreshFactsAsync(host, log, ct);
+            var facts = await refresher.KnownOrFreshFactsAsync(host, log, ct);
             await TakeHostLockAsync(ssh, db, lockOwner, log, ct);
             try
             {
@@ -81,6 +81,11 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
             result = $"failed: {e.Message}";
             throw;
         }
+        catch (SshException e)
+        {
+            result = $"failed: {e.Message}";
+            throw new OperationFailedException($"{host.Name}: {e.Message}");
+        }
         finally
         {
             // The page shows the new current generation without another click.
@@ -100,11 +105,6 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         }
     }
 
-    async Task<HostFacts> FreshFactsAsync(FleetHost host, OperationLog log, CancellationToken ct)
-    {
-        var refreshed = await refresher.RefreshAsync(host.Id, log, ct);
-        return refreshed.Facts ?? throw new OperationFailedException(refreshed.Error ?? "could not read the host's facts; nothing was changed");
-    }
 
     /// <summary>The target must still exist on the host (it may have been deleted since the page was loaded).</summary>
     static async Task<Checkpoint> CheckAsync(IRemoteShell ssh, Parameters p, OperationLog log, CancellationToken ct)

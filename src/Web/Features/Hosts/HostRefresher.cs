@@ -68,6 +68,22 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
         return new Outcome(true, null, record.Id, facts);
     }
 
+    /// <summary>
+    /// What commands need to know (where Nix is, who owns the store): the last facts when they say
+    /// so, else a refresh. Saves a full probe (with its `du` of the store) before every command.
+    /// </summary>
+    public async Task<HostFacts> KnownOrFreshFactsAsync(FleetHost host, OperationLog? log, CancellationToken ct)
+    {
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<NixFleetDb>();
+            var latest = await db.HostFacts.AsNoTracking().FirstOrDefaultAsync(f => f.Id == host.LatestFactsId, ct);
+            if (ToHostFacts(latest) is { } known) return known;
+        }
+        var outcome = await RefreshAsync(host.Id, log, ct);
+        return outcome.Facts ?? throw new OperationFailedException(outcome.Error ?? "could not read the host's facts; nothing was changed");
+    }
+
     /// <summary>The stored facts as the Nix command builders take them (null when too old to say where Nix is).</summary>
     public static HostFacts? ToHostFacts(HostFactsRecord? f) => f?.NixBinDirectory is null ? null : new HostFacts(
         f.Os, f.OsVersion, f.IsNixOS, f.NixVersion, f.InstallType, f.StoreOwner,
