@@ -88,6 +88,53 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
     Task<string> Sh(string script) => rb.Fleet.ShAsync(RollbackFleet.Nixos, script);
 
     [Fact]
+    public async Task FleetRollback_ByTag_ReviewsTheHostsFirst_ThenShowsEachHostsPart()
+    {
+        var before = await Sh($"readlink {SystemProfile}");
+        var n = int.Parse(Regex.Match(before, @"-(\d+)-link$").Groups[1].Value);
+        var previous = await Sh($"readlink {SystemProfile}-{n - 1}-link");
+        using var tagged = await rb.App.ClientAsync();
+        await tagged.AddTrustedHostAsync("rb-tagged", rb.Fleet.Named(RollbackFleet.Nixos).Address, "canary");
+        try
+        {
+            await using var session = await rb.OpenAsync(output, nameof(FleetRollback_ByTag_ReviewsTheHostsFirst_ThenShowsEachHostsPart));
+            var page = session.Page;
+            await Ui.SignInAsync(page, NixFleetApp.AdminEmail, NixFleetApp.AdminPassword);
+            await page.GotoAsync("/hosts");
+            await page.GetByRole(AriaRole.Link, new() { NameRegex = Ui.Named("Roll back many") }).ClickAsync();
+            await page.Locator("#tag").SelectOptionAsync("canary");
+            await page.Locator("#reason").FillAsync("canary went bad");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+
+            // Nothing has run yet: the page names the hosts and asks again.
+            await Expect(page.Locator(".fleet-rollback-review .badge")).ToHaveTextAsync(["rb-tagged"]);
+            Assert.Equal(before, await Sh($"readlink {SystemProfile}"));
+            await page.GetByRole(AriaRole.Button, new() { Name = "Roll back 1 host(s)" }).ClickAsync();
+
+            await Expect(page).ToHaveURLAsync(new Regex(@"/operations/[0-9a-f-]{36}$"));
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (!await page.Locator(".operation-parts").IsVisibleAsync() || await page.Locator(".operation-parts h3").TextContentAsync() is not { } t || !t.Contains("1 of 1 succeeded"))
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException(await page.ContentAsync());
+                await Task.Delay(1000);
+                await page.ReloadAsync();
+            }
+            Assert.Equal(previous, await Sh("readlink /run/current-system"));
+            Assert.Equal($"system-{n - 1}-link", await Sh($"readlink {SystemProfile}"));
+        }
+        finally
+        {
+            // Leave the stand-in as the other tests expect it: running and booting generation 3.
+            if (await Sh("readlink /run/current-system") != await Sh($"readlink {SystemProfile}-3-link") || await Sh($"readlink {SystemProfile}") != "system-3-link")
+            {
+                var back = await tagged.PostJsonAsync($"/api/v1/hosts/{rb.HostId}/rollback",
+                    new { profile = SystemProfile, generation = 3, mode = "switch", reason = "restore after test" }, System.Net.HttpStatusCode.Accepted);
+                await tagged.WaitForOperationAsync(back.GetProperty("operationId").GetGuid());
+            }
+        }
+    }
+
+    [Fact]
     public async Task OnCall_RollsBackToGeneration2_SeesFromToAndDiff_WatchesLiveOutput_AndSeesItRunning()
     {
         var host = rb.Fleet.Named(RollbackFleet.Nixos);

@@ -111,37 +111,25 @@ public static class GenerationsApi
         }).RequireAuthorization(Policies.Operate);
 
         api.MapPost("/rollbacks", async Task<Results<Accepted<HostsApi.OperationAccepted>, ValidationProblem>> (
-            BatchRollbackRequest body, NixFleetDb db, OperationQueue queue, Auditor audit, HttpContext http, CancellationToken ct) =>
+            BatchRollbackRequest body, GenerationsService generations, HttpContext http, CancellationToken ct) =>
         {
             var errors = new Dictionary<string, string[]>();
-            var hostIds = new List<Guid>();
-            if (body.HostIds is { Count: > 0 } ids)
-                hostIds = await db.Hosts.Where(h => ids.Contains(h.Id)).Select(h => h.Id).ToListAsync(ct);
-            else if (!string.IsNullOrWhiteSpace(body.Tag))
-                hostIds = await db.Hosts.Where(h => h.Tags.Contains(body.Tag)).Select(h => h.Id).ToListAsync(ct);
-            if (hostIds.Count == 0 || (body.HostIds is { Count: > 0 } && hostIds.Count != body.HostIds.Distinct().Count()))
-                errors["hostIds"] = ["Choose hosts that exist: hostIds, or a tag that some hosts have."];
             int? generation = null;
             if (body.Generation is { ValueKind: not JsonValueKind.Null } g)
             {
                 if (g.ValueKind == JsonValueKind.Number && g.TryGetInt32(out var n) && n >= 1) generation = n;
-                else errors["generation"] = ["A generation is a whole number from 1 to 2147483647 (omit it for each host's previous generation)."];
+                else errors["generation"] = [GenerationsService.BadGeneration];
             }
             var parallelism = 4;
-            if (body.Parallelism is { ValueKind: not JsonValueKind.Null } par && !(par.TryGetInt32(out parallelism) && parallelism is >= 1 and <= 32))
-                errors["parallelism"] = ["Parallelism is 1 to 32 hosts at a time."];
-            var mode = body.Mode ?? ActivationMode.Switch;
-            if (!ActivationMode.IsValid(mode)) errors["mode"] = ["The mode must be switch, boot or test."];
-            var profile = body.Profile ?? NixLocator.SystemProfile;
-            if (!profile.StartsWith('/') || profile.Any(char.IsControl)) errors["profile"] = ["A profile is an absolute path, as the generations list shows it."];
-            if (GenerationsService.ReasonError(body.Reason) is { } reasonError) errors["reason"] = [reasonError];
-            if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
-
-            var parameters = new RollbackBatchHandler.Parameters(hostIds, profile, generation, mode, body.Reason!, body.ReactivateOnFailure ?? false, parallelism);
-            var op = await queue.EnqueueAsync(RollbackBatchHandler.KindName, null, parameters, http.Actor(), ct);
-            await audit.RecordAsync(http.Actor(), "generation.rollback.batch", body.Tag is { } t ? $"tag:{t}" : $"{hostIds.Count} hosts",
-                new { operationId = op.Id, parameters }, "queued", ct);
-            return TypedResults.Accepted($"/api/v1/operations/{op.Id}", new HostsApi.OperationAccepted(op.Id));
+            if (body.Parallelism is { ValueKind: not JsonValueKind.Null } par && !par.TryGetInt32(out parallelism)) parallelism = 0;
+            var outcome = await generations.RequestBatchRollbackAsync(
+                new(body.HostIds, body.Tag, body.Profile, generation, body.Mode, body.Reason, body.ReactivateOnFailure ?? false, parallelism), errors, http.Actor(), ct);
+            return outcome switch
+            {
+                GenerationsService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
+                GenerationsService.Outcome.Invalid invalid => TypedResults.ValidationProblem(invalid.Errors),
+                _ => throw new InvalidOperationException($"unexpected outcome {outcome}"),
+            };
         }).WithTags("Generations").RequireAuthorization(Policies.Operate);
 
         return api;

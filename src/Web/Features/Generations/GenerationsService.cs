@@ -150,6 +150,39 @@ public sealed class GenerationsService(NixFleetDb db, SshConnections connections
         }
     }
 
+    public sealed record BatchRollbackInput(IReadOnlyList<Guid>? HostIds, string? Tag, string? Profile, int? Generation, string? Mode, string? Reason, bool ReactivateOnFailure, int Parallelism);
+
+    /// <summary>The hosts a fleet-wide rollback would touch: the given ids, or those with the tag.</summary>
+    public Task<List<FleetHost>> BatchHostsAsync(IReadOnlyList<Guid>? hostIds, string? tag, CancellationToken ct) =>
+        hostIds is { Count: > 0 }
+            ? db.Hosts.AsNoTracking().Where(h => hostIds.Contains(h.Id)).OrderBy(h => h.Name).ToListAsync(ct)
+            : string.IsNullOrWhiteSpace(tag)
+                ? Task.FromResult(new List<FleetHost>())
+                : db.Hosts.AsNoTracking().Where(h => h.Tags.Contains(tag)).OrderBy(h => h.Name).ToListAsync(ct);
+
+    /// <summary>Checks a fleet-wide rollback and queues it: one rollback per host, run with a parallelism limit.</summary>
+    public async Task<Outcome> RequestBatchRollbackAsync(BatchRollbackInput input, Dictionary<string, string[]> readErrors, string actor, CancellationToken ct)
+    {
+        var errors = readErrors;
+        var hosts = await BatchHostsAsync(input.HostIds, input.Tag, ct);
+        if (hosts.Count == 0 || (input.HostIds is { Count: > 0 } ids && hosts.Count != ids.Distinct().Count()))
+            errors["hostIds"] = ["Choose hosts that exist: hostIds, or a tag that some hosts have."];
+        if (input.Generation is { } n && !GenerationValidation.IsGenerationNumber(n)) errors["generation"] = [BadGeneration];
+        if (input.Parallelism is < 1 or > 32) errors["parallelism"] = ["Parallelism is 1 to 32 hosts at a time."];
+        var mode = input.Mode ?? ActivationMode.Switch;
+        if (!ActivationMode.IsValid(mode)) errors["mode"] = ["The mode must be switch, boot or test."];
+        var profile = string.IsNullOrWhiteSpace(input.Profile) ? NixLocator.SystemProfile : input.Profile;
+        if (!profile.StartsWith('/') || profile.Any(char.IsControl)) errors["profile"] = ["A profile is an absolute path, as the generations list shows it."];
+        if (ReasonError(input.Reason) is { } reasonError) errors["reason"] = [reasonError];
+        if (errors.Count > 0) return new Outcome.Invalid(errors);
+
+        var parameters = new RollbackBatchHandler.Parameters(hosts.Select(h => h.Id).ToList(), profile, input.Generation, mode, input.Reason!, input.ReactivateOnFailure, input.Parallelism);
+        var op = await queue.EnqueueAsync(RollbackBatchHandler.KindName, null, parameters, actor, ct);
+        await audit.RecordAsync(actor, "generation.rollback.batch", input.Tag is { Length: > 0 } t && input.HostIds is not { Count: > 0 } ? $"tag:{t}" : $"{hosts.Count} hosts",
+            new { operationId = op.Id, hosts = hosts.Select(h => h.Name), parameters.Profile, parameters.Generation, parameters.Mode, parameters.Reason }, "queued", ct);
+        return new Outcome.Queued(op);
+    }
+
     public async Task<Listing> ListAsync(FleetHost host, CancellationToken ct)
     {
         var report = await ProbeAsync(connections.For(host), ct);
