@@ -101,24 +101,32 @@ public sealed class ResilienceTests(FleetAppFixture fixture) : IClassFixture<Fle
     public async Task WebProcessKilledMidOperation_IsRecoveredAndEndsTruthfully()
     {
         var h = _fleet.Named("victim1");
-        var id = await fixture.Admin.AddTrustedHostAsync("killed-node", h.Address);
         await SlowDownRefreshAsync(h.Name, 8);
         try
         {
-            var doomed = await NixFleetApp.StartAsync(fixture.App.ConnectionString);
-            using var api = await doomed.ClientAsync();
-            var op = await api.RefreshAsync(id);
-            await WaitForStatusAsync(api, op, "running", TimeSpan.FromSeconds(30));
+            // The only node on its database, so that it is the one running the job when it is killed.
+            var database = await TestPostgres.NewDatabaseAsync();
+            var doomed = await NixFleetApp.StartAsync(database);
+            Guid id, op;
+            using (var api = await doomed.ClientAsync())
+            {
+                await api.ImportKeyAsync(_fleet.PrivateKey);
+                id = await api.AddTrustedHostAsync("killed-node", h.Address);
+                op = await api.RefreshAsync(id);
+                await WaitForStatusAsync(api, op, "running", TimeSpan.FromSeconds(30));
+            }
             await doomed.KillAsync();
             await doomed.DisposeAsync();
 
-            // The surviving node notices the dead node's missed check-ins and runs its job again.
-            var done = await fixture.Admin.WaitForOperationAsync(op, TimeSpan.FromSeconds(120));
+            // Restarted, NixFleet notices the dead instance's missed check-ins and runs its job again.
+            await using var restarted = await NixFleetApp.StartAsync(database);
+            using var survivor = await restarted.ClientAsync();
+            var done = await survivor.WaitForOperationAsync(op, TimeSpan.FromSeconds(120));
 
             Assert.Equal("succeeded", done.GetProperty("status").GetString());
             Assert.Equal(2, done.GetProperty("attempt").GetInt32());
-            Assert.Contains("takes it over", await fixture.Admin.LogTextAsync(op));
-            Assert.Single((await fixture.Admin.GetJsonAsync($"/api/v1/hosts/{id}/facts")).EnumerateArray());
+            Assert.Contains("takes it over", await survivor.LogTextAsync(op));
+            Assert.Single((await survivor.GetJsonAsync($"/api/v1/hosts/{id}/facts")).EnumerateArray());
         }
         finally
         {
