@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using NixFleet.Shared.Execution;
 using NixFleet.Shared.Nix;
 
@@ -21,13 +20,13 @@ public sealed class FleetHostTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var fleet = FindFleetScript();
+        var fleet = FleetScript.Find();
         if (fleet is null || !Environment.IsPrivilegedProcess)
         {
             return;
         }
 
-        _address = Addresses.FirstOrDefault(a => !IsListening(a, 22));
+        _address = Addresses.FirstOrDefault(a => !FleetScript.IsListening(a, 22));
         if (_address is null)
         {
             return;
@@ -90,31 +89,5 @@ public sealed class FleetHostTests : IAsyncLifetime
         }
     }
 
-    private static string? FindFleetScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "tests", "fleet", "fleet.sh");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
 
-        return null;
-    }
-
-    private static bool IsListening(string address, int port)
-    {
-        using var client = new TcpClient();
-        try
-        {
-            client.Connect(address, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 }

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using NixFleet.Shared.Execution;
 using NixFleet.Shared.Nix;
 
@@ -26,13 +25,13 @@ public sealed class RollbackFleet : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var fleet = FindFleetScript();
+        var fleet = FleetScript.Find();
         if (fleet is null || !Environment.IsPrivilegedProcess)
         {
             return;
         }
 
-        var free = Addresses.Where(a => !IsListening(a, 22)).Take(4).ToArray();
+        var free = Addresses.Where(a => !FleetScript.IsListening(a, 22)).Take(4).ToArray();
         if (free.Length < 4)
         {
             return;
@@ -144,31 +143,5 @@ public sealed class RollbackFleet : IAsyncLifetime
 
     public static string NewRunId() => "t-" + Guid.NewGuid().ToString("N")[..12];
 
-    private static string? FindFleetScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "tests", "fleet", "fleet.sh");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
 
-        return null;
-    }
-
-    private static bool IsListening(string address, int port)
-    {
-        using var client = new TcpClient();
-        try
-        {
-            client.Connect(address, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 }
