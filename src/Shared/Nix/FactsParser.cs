@@ -71,7 +71,8 @@ public static partial class FactsParser
             StoreSizeBytes: FirstNumber(Find(sections, "store-size")?.FirstLine),
             DiskFreeBytes: LastNumber(Find(sections, "disk-free")),
             KernelVersion: Find(sections, "kernel")?.FirstLine,
-            NixBinDirectory: nixBin);
+            NixBinDirectory: nixBin,
+            DiskSizeBytes: LastNumber(Find(sections, "disk-size")));
     }
 
     /// <summary>

@@ -142,6 +142,9 @@ public static class FactsProbe
         section disk-free
         if [ -d /nix ]; then df -B1 --output=avail /nix; else df -B1 --output=avail /; fi 2>/dev/null | body
 
+        section disk-size
+        if [ -d /nix ]; then df -B1 --output=size /nix; else df -B1 --output=size /; fi 2>/dev/null | body
+
         section kernel
         uname -r 2>/dev/null | body
 

@@ -23,6 +23,7 @@ public static class NixInstallType
 /// <param name="CurrentGenerationProfile">That profile: /nix/var/nix/profiles/system on NixOS, .../default on multi-user, the owner's profile on single-user.</param>
 /// <param name="CurrentSystemPath">Where /run/current-system points (NixOS).</param>
 /// <param name="NixBinDirectory">Directory holding nix-env and friends on the host; see <see cref="NixLocator"/>.</param>
+/// <param name="DiskSizeBytes">Size of the file system holding /nix (df's 1B-blocks).</param>
 public sealed record HostFacts(
     string Os,
     string OsVersion,
@@ -37,7 +38,12 @@ public sealed record HostFacts(
     long? StoreSizeBytes,
     long? DiskFreeBytes,
     string? KernelVersion,
-    string? NixBinDirectory);
+    string? NixBinDirectory,
+    long? DiskSizeBytes = null)
+{
+    /// <summary>Free space on the store's file system in percent, when both numbers are known.</summary>
+    public double? DiskFreePercent => DiskFreeBytes is { } free && DiskSizeBytes is > 0 and { } size ? 100.0 * free / size : null;
+}
 
 /// <summary>One subscribed channel of one user on a host.</summary>
 public sealed record ChannelFact(string User, string Name, string Url);

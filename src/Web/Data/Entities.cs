@@ -94,6 +94,7 @@ public sealed class HostFactsRecord
     public string? NixBinDirectory { get; set; }
     public long? StoreSizeBytes { get; set; }
     public long? DiskFreeBytes { get; set; }
+    public long? DiskSizeBytes { get; set; }
 }
 
 public static class OperationStatus
@@ -176,4 +177,46 @@ public sealed class GenerationListing
     public Guid HostId { get; set; }
     public DateTimeOffset CollectedAt { get; set; }
     public required string Report { get; set; }
+}
+
+/// <summary>
+/// Unattended store maintenance for a tag or the whole fleet: on its cron schedule, one
+/// "maintenance-run" operation collects garbage (and optimises weekly) on the hosts in scope.
+/// </summary>
+public sealed class MaintenancePolicy
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Name { get; set; }
+    /// <summary>The hosts with this tag; null for every host.</summary>
+    public string? Tag { get; set; }
+    /// <summary>Quartz cron expression (seconds first), in UTC.</summary>
+    public required string Cron { get; set; }
+    /// <summary>A GcMode value: plain, olderThan, keepLast (deleteOld is never allowed here).</summary>
+    public required string GcMode { get; set; }
+    public int? OlderThanDays { get; set; }
+    public int? KeepLast { get; set; }
+    /// <summary>Profiles keepLast applies to; empty for every profile of the host.</summary>
+    public List<string> Profiles { get; set; } = [];
+    /// <summary>Collect only on hosts whose /nix has less free space than this, in percent.</summary>
+    public int? OnlyWhenFreeBelowPercent { get; set; }
+    /// <summary>Also run nix-store --optimise on a host not optimised in the last 7 days.</summary>
+    public bool OptimiseWeekly { get; set; }
+    /// <summary>How many hosts run at once.</summary>
+    public int Parallelism { get; set; } = 4;
+    public bool Enabled { get; set; } = true;
+    public required string UpdatedBy { get; set; }
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset UpdatedAt { get; set; } = DateTimeOffset.UtcNow;
+}
+
+/// <summary>
+/// One firing of a policy. The key (policy, scheduled time) makes a fire count once, whichever
+/// node took it and however often Quartz handed it out.
+/// </summary>
+public sealed class MaintenanceRun
+{
+    public Guid PolicyId { get; set; }
+    public DateTimeOffset ScheduledFor { get; set; }
+    public DateTimeOffset FiredAt { get; set; } = DateTimeOffset.UtcNow;
+    public Guid OperationId { get; set; }
 }

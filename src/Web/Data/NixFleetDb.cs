@@ -17,6 +17,8 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     public DbSet<AuditEntry> Audit => Set<AuditEntry>();
     public DbSet<HostLock> HostLocks => Set<HostLock>();
     public DbSet<GenerationListing> GenerationListings => Set<GenerationListing>();
+    public DbSet<MaintenancePolicy> MaintenancePolicies => Set<MaintenancePolicy>();
+    public DbSet<MaintenanceRun> MaintenanceRuns => Set<MaintenanceRun>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -88,6 +90,24 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.ToTable("operation_lines");
             e.HasIndex(l => new { l.OperationId, l.Seq }).IsUnique();
             e.HasOne<Operation>().WithMany().HasForeignKey(l => l.OperationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<MaintenancePolicy>(e =>
+        {
+            e.ToTable("maintenance_policies");
+            e.HasIndex(p => p.Name).IsUnique();
+            e.Property(p => p.Name).HasMaxLength(100);
+            e.Property(p => p.Tag).HasMaxLength(63);
+            e.Property(p => p.Cron).HasMaxLength(200);
+            e.Property(p => p.GcMode).HasMaxLength(20);
+        });
+
+        b.Entity<MaintenanceRun>(e =>
+        {
+            e.ToTable("maintenance_runs");
+            e.HasKey(r => new { r.PolicyId, r.ScheduledFor });
+            e.HasIndex(r => r.OperationId);
+            e.HasOne<MaintenancePolicy>().WithMany().HasForeignKey(r => r.PolicyId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<AuditEntry>(e =>

@@ -10,7 +10,7 @@ namespace NixFleet.Shared.Tests.Nix;
 /// </summary>
 public partial class FactsFixtureTests
 {
-    // Disk free is the value the probe recorded (it moves by the second); everything else was
+    // Disk free and size are the values the probe recorded (it moves by the second); everything else was
     // checked against the host's own answers printed by Fixtures/facts/capture.sh.
     private const string Kernel = "6.18.44-fc-v657";
     private const string NixpkgsChannel = "file:///etc/nixfleet-test/channels/nixpkgs.tar.xz";
@@ -22,36 +22,36 @@ public partial class FactsFixtureTests
             new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.SingleUser, "alice",
                 [new ChannelFact("alice", "nixpkgs", NixpkgsChannel)],
                 3, "/nix/var/nix/profiles/per-user/alice/profile", null,
-                1179155, 83182403584, Kernel, "/usr/bin")
+                1179155, 81343811584, Kernel, "/usr/bin", 270553174016)
         },
         {
             "systemd",
             new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.SingleUser, "alice",
                 [new ChannelFact("alice", "nixpkgs", NixpkgsChannel)],
                 3, "/nix/var/nix/profiles/per-user/alice/profile", null,
-                1179155, 83181666304, Kernel, "/usr/bin")
+                1179155, 81343811584, Kernel, "/usr/bin", 270553174016)
         },
         {
             "multi",
             new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.MultiUser, "root",
                 [new ChannelFact("root", "nixpkgs", NixpkgsChannel)],
                 2, "/nix/var/nix/profiles/default", null,
-                1139449, 83181690880, Kernel, "/usr/bin")
+                1139449, 81343811584, Kernel, "/usr/bin", 270553174016)
         },
         {
             "builder",
             new HostFacts("Debian GNU/Linux", "12", false, "2.8.0", NixInstallType.MultiUser, "root",
                 [new ChannelFact("root", "nixpkgs", NixpkgsChannel)],
                 2, "/nix/var/nix/profiles/default", null,
-                1139449, 83181305856, Kernel, "/usr/bin")
+                1139449, 81343811584, Kernel, "/usr/bin", 270553174016)
         },
         {
             "nixos",
             new HostFacts("NixOS", "24.05", true, "2.8.0", NixInstallType.MultiUser, "root",
                 [new ChannelFact("root", "nixos", "file:///etc/nixfleet-test/channels/nixos.tar.xz")],
                 3, "/nix/var/nix/profiles/system",
-                "/nix/store/f4z04v5i7avm5ly0xf8a8qvwwbzg3m5p-nixos-system-nixos1-24.05.1234.abcdef0",
-                1275060, 83181608960, Kernel, "/usr/bin")
+                "/nix/store/2n8q0vhvdlm0sijl0yskzjb806k00zkv-nixos-system-nixos1-24.05.1234.abcdef0",
+                1277004, 81343811584, Kernel, "/usr/bin", 270553174016)
         },
     };
 

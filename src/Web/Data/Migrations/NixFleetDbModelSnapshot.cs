@@ -471,6 +471,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.Property<long?>("DiskFreeBytes")
                         .HasColumnType("bigint");
 
+                    b.Property<long?>("DiskSizeBytes")
+                        .HasColumnType("bigint");
+
                     b.Property<Guid>("HostId")
                         .HasColumnType("uuid");
 
@@ -531,6 +534,92 @@ namespace NixFleet.Web.Data.Migrations
                     b.HasIndex("OperationId");
 
                     b.ToTable("host_locks", (string)null);
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.MaintenancePolicy", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Cron")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("GcMode")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("character varying(20)");
+
+                    b.Property<int?>("KeepLast")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<int?>("OlderThanDays")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("OnlyWhenFreeBelowPercent")
+                        .HasColumnType("integer");
+
+                    b.Property<bool>("OptimiseWeekly")
+                        .HasColumnType("boolean");
+
+                    b.Property<int>("Parallelism")
+                        .HasColumnType("integer");
+
+                    b.PrimitiveCollection<List<string>>("Profiles")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
+                    b.Property<string>("Tag")
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("UpdatedBy")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.ToTable("maintenance_policies", (string)null);
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.MaintenanceRun", b =>
+                {
+                    b.Property<Guid>("PolicyId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("ScheduledFor")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("FiredAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid>("OperationId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("PolicyId", "ScheduledFor");
+
+                    b.HasIndex("OperationId");
+
+                    b.ToTable("maintenance_runs", (string)null);
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.Operation", b =>
@@ -756,6 +845,15 @@ namespace NixFleet.Web.Data.Migrations
                     b.HasOne("NixFleet.Web.Data.FleetHost", null)
                         .WithMany()
                         .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.MaintenanceRun", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.MaintenancePolicy", null)
+                        .WithMany()
+                        .HasForeignKey("PolicyId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -21,9 +21,9 @@ public sealed record HostKeyDto(string Status, string? Fingerprint, string? Trus
 public sealed record FactsDto(
     string Os, string OsVersion, bool IsNixOS, string? NixVersion, string InstallType, string? StoreOwner,
     IReadOnlyList<ChannelRecord> Channels, int? CurrentGeneration, string? CurrentGenerationProfile,
-    string? CurrentSystemPath, string? KernelVersion, long? StoreSizeBytes, long? DiskFreeBytes, DateTimeOffset CollectedAt)
+    string? CurrentSystemPath, string? KernelVersion, long? StoreSizeBytes, long? DiskFreeBytes, long? DiskSizeBytes, DateTimeOffset CollectedAt)
 {
     public static FactsDto From(HostFactsRecord f) => new(
         f.Os, f.OsVersion, f.IsNixOS, f.NixVersion, f.InstallType, f.StoreOwner, f.Channels, f.CurrentGeneration,
-        f.CurrentGenerationProfile, f.CurrentSystemPath, f.KernelVersion, f.StoreSizeBytes, f.DiskFreeBytes, f.CollectedAt);
+        f.CurrentGenerationProfile, f.CurrentSystemPath, f.KernelVersion, f.StoreSizeBytes, f.DiskFreeBytes, f.DiskSizeBytes, f.CollectedAt);
 }

@@ -56,6 +56,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
             NixBinDirectory = facts.NixBinDirectory,
             StoreSizeBytes = facts.StoreSizeBytes,
             DiskFreeBytes = facts.DiskFreeBytes,
+            DiskSizeBytes = facts.DiskSizeBytes,
         };
         db.HostFacts.Add(record);
         await db.SaveChangesAsync(ct);
@@ -88,7 +89,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
     public static HostFacts? ToHostFacts(HostFactsRecord? f) => f?.NixBinDirectory is null ? null : new HostFacts(
         f.Os, f.OsVersion, f.IsNixOS, f.NixVersion, f.InstallType, f.StoreOwner,
         f.Channels.Select(c => new ChannelFact(c.User, c.Name, c.Url)).ToList(), f.CurrentGeneration, f.CurrentGenerationProfile,
-        f.CurrentSystemPath, f.StoreSizeBytes, f.DiskFreeBytes, f.KernelVersion, f.NixBinDirectory);
+        f.CurrentSystemPath, f.StoreSizeBytes, f.DiskFreeBytes, f.KernelVersion, f.NixBinDirectory, f.DiskSizeBytes);
 
     static string Describe(HostFactsRecord f) =>
         $"{f.Os} {f.OsVersion}; Nix {f.NixVersion ?? "not found"} ({f.InstallType}{(f.StoreOwner is null ? "" : $", store owned by {f.StoreOwner}")}); " +
