@@ -4,6 +4,7 @@ using NixFleet.Web.Features.Accounts;
 using NixFleet.Web.Features.Audit;
 using NixFleet.Web.Features.Generations;
 using NixFleet.Web.Features.Hosts;
+using NixFleet.Web.Features.Maintenance;
 using NixFleet.Web.Features.Operations;
 using NixFleet.Web.Features.SshKey;
 
@@ -28,6 +29,12 @@ public static class FeaturesSetup
         s.AddOperationHandler<Generations.RollbackHandler>();
         s.AddOperationHandler<Generations.DeleteGenerationsHandler>();
         s.AddOperationHandler<Generations.RollbackBatchHandler>();
+        s.AddScoped<Maintenance.MaintenanceService>();
+        s.AddScoped<Maintenance.MaintenancePolicies>();
+        s.AddOperationHandler<Maintenance.GcHandler>();
+        s.AddOperationHandler<Maintenance.OptimiseHandler>();
+        s.AddOperationHandler<Maintenance.VerifyHandler>();
+        s.AddOperationHandler<Maintenance.GcBatchHandler>();
         // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
         s.AddTransient<OperationJob>();
     }
@@ -49,6 +56,7 @@ public static class FeaturesSetup
         api.MapHostsApi();
         api.MapOperationsApi();
         api.MapGenerationsApi();
+        api.MapMaintenanceApi();
     }
 
     /// <summary>Conservative headers for a dashboard that runs operations as root on a fleet.</summary>

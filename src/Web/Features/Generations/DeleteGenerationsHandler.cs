@@ -40,8 +40,7 @@ public sealed class DeleteGenerationsHandler(SshConnections connections, HostRef
         }
 
         var argv = RollbackCommands.ForHost(facts, host.User, RollbackCommands.DeleteGenerationNumbers(profile.Profile, doomed), profile.Owner);
-        log.Info("$ " + ShellQuote.Join(argv));
-        var r = await ssh.RunAsync(argv, l => { log.Write(l.Stream == OutputStream.StdErr ? OperationLog.ErrStream : OperationLog.OutStream, l.Text); return ValueTask.CompletedTask; }, null, ct);
+        var r = await HostCommands.RunLoggedAsync(ssh, argv, log, ct);
         if (r.ExitCode != 0) throw new OperationFailedException($"nix-env --delete-generations exited {r.ExitCode}: {r.StdErr.Trim()}");
 
         var after = GenerationValidation.FindProfile((await GenerationsService.ProbeAsync(ssh, ct)).Profiles, p.Profile);

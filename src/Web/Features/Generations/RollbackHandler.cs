@@ -1,4 +1,3 @@
-using HostLockFile = NixFleet.Shared.Nix.HostLock;
 using Microsoft.EntityFrameworkCore;
 using NixFleet.Shared.Execution;
 using NixFleet.Shared.Nix;
@@ -52,7 +51,7 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         {
             var ssh = connections.For(host);
             var facts = await refresher.KnownOrFreshFactsAsync(host, log, ct);
-            await TakeHostLockAsync(ssh, db, lockOwner, log, ct);
+            await HostCommands.TakeHostLockAsync(ssh, db, lockOwner, log, logger, ct);
             try
             {
                 if (cp is null)
@@ -73,7 +72,7 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
             }
             finally
             {
-                await ReleaseHostLockAsync(ssh, lockOwner, ct);
+                await HostCommands.ReleaseHostLockAsync(ssh, lockOwner, logger, ct);
             }
         }
         catch (OperationFailedException e)
@@ -268,47 +267,7 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
 
     static async Task RunNixAsync(IRemoteShell ssh, FleetHost host, HostFacts facts, IReadOnlyList<string> command, string? profileOwner, OperationLog log, CancellationToken ct)
     {
-        var argv = RollbackCommands.ForHost(facts, host.User, command, profileOwner);
-        log.Info("$ " + ShellQuote.Join(argv));
-        var r = await ssh.RunAsync(argv, line => { log.Write(line.Stream == OutputStream.StdErr ? OperationLog.ErrStream : OperationLog.OutStream, line.Text); return ValueTask.CompletedTask; }, null, ct);
+        var r = await HostCommands.RunLoggedAsync(ssh, RollbackCommands.ForHost(facts, host.User, command, profileOwner), log, ct);
         if (r.ExitCode != 0) throw new OperationFailedException($"{command[0]} exited {r.ExitCode}: {r.StdErr.Trim()}");
-    }
-
-    async Task TakeHostLockAsync(IRemoteShell ssh, NixFleetDb db, string owner, OperationLog log, CancellationToken ct)
-    {
-        var r = await ssh.RunAsync(HostLockFile.TakeCommand(owner), null, null, ct);
-        var state = HostLockFile.Parse(r.StdOut);
-        // A lock left by one of our own operations that has ended (its node died before releasing it) is stale.
-        if (state.State == HostLockState.Busy && Guid.TryParseExact(state.Owner, "N", out var holder) &&
-            await db.Operations.AnyAsync(o => o.Id == holder && (o.Status == OperationStatus.Succeeded || o.Status == OperationStatus.Failed || o.Status == OperationStatus.Cancelled), ct))
-        {
-            log.Info($"removing the host lock left by finished operation {holder}");
-            await ssh.RunAsync(HostLockFile.ReleaseCommand(state.Owner!), null, null, ct);
-            r = await ssh.RunAsync(HostLockFile.TakeCommand(owner), null, null, ct);
-            state = HostLockFile.Parse(r.StdOut);
-        }
-        switch (state.State)
-        {
-            case HostLockState.Taken or HostLockState.AlreadyHeld:
-                return;
-            case HostLockState.Busy:
-                throw new OperationFailedException($"the host's lock ({HostLockFile.Path}) is held by {state.Owner} since {state.Since:u}: another NixFleet operation or tool is changing it. Nothing was changed.");
-            default:
-                logger.LogWarning("Host lock not taken: {Err}", r.StdErr);
-                throw new OperationFailedException($"could not take the host's lock {HostLockFile.Path}: {r.StdErr.Trim()}");
-        }
-    }
-
-    async Task ReleaseHostLockAsync(IRemoteShell ssh, string owner, CancellationToken ct)
-    {
-        try
-        {
-            await ssh.RunAsync(HostLockFile.ReleaseCommand(owner), null, null, ct);
-        }
-        catch (Exception e) when (e is SshException or OperationCanceledException)
-        {
-            // The next operation's take sees a lock of a finished operation: logged, not fatal here.
-            logger.LogWarning("Could not release the host lock for {Owner}: {Error}", owner, e.Message);
-        }
     }
 }

@@ -37,6 +37,7 @@ public sealed class OperationReaper(NixFleetDb db, IOptions<NixFleetOptions> opt
         }
 
         await new HostLocks(db).ReleaseFinishedAsync(ct);
+        await Maintenance.MaintenancePolicies.ReconcileAsync(db, context.Scheduler, logger, ct);
 
         var queuedBefore = now.AddSeconds(-30);
         // A part of a fleet-wide operation is run by its parent, never scheduled on its own.

@@ -49,7 +49,7 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
         return op;
     }
 
-    static Operation NewOperation(string kind, Guid? hostId, object? parameters, string actor) => new()
+    public static Operation NewOperation(string kind, Guid? hostId, object? parameters, string actor) => new()
     {
         Kind = kind,
         HostId = hostId,
