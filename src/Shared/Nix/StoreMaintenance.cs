@@ -14,7 +14,10 @@ public static class GcMode
     /// <summary><c>nix-env -p P --delete-generations +K</c> on chosen profiles, then collect.</summary>
     public const string KeepLast = "keepLast";
 
-    /// <summary><c>nix-collect-garbage -d</c>: every old generation goes, so no rollback is left.</summary>
+    /// <summary>
+    /// Like <c>nix-collect-garbage -d</c>: every old generation goes, so no rollback is left. Unlike
+    /// it, the generation that runs and generations newer than the current one stay.
+    /// </summary>
     public const string DeleteOld = "deleteOld";
 
     public static readonly IReadOnlyList<string> All = [Plain, OlderThan, KeepLast, DeleteOld];

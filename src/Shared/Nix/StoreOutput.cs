@@ -14,10 +14,11 @@ public sealed record CorruptPath(string Path, string? ExpectedHash, string? Actu
 
 /// <summary>What <c>nix-store --verify</c> reported.</summary>
 /// <param name="Corrupted">Paths whose contents changed (only found with --check-contents).</param>
-/// <param name="Missing">Valid paths that are gone from disk.</param>
+/// <param name="Missing">Valid paths that are gone from disk while other valid paths still refer to them.
+/// A gone path nothing refers to is only dropped from the database, which Nix does not count as an error.</param>
 /// <param name="RepairAttempted">--repair was given and Nix started repairing (rebuilding or substituting).</param>
 /// <param name="NotAllFixed">Nix said "not all store errors were fixed".</param>
-/// <param name="Errors">Lines starting with "error:": why a repair failed, for example.</param>
+/// <param name="Errors">Lines starting with "error:", and "warning: cannot repair path": why a repair failed, for example.</param>
 public sealed record VerifyReport(
     IReadOnlyList<CorruptPath> Corrupted,
     IReadOnlyList<string> Missing,
@@ -44,8 +45,13 @@ public static partial class StoreOutput
             return null;
         }
 
-        var factor = UnitFactor(m.Groups["u"].Value);
-        return factor is null ? null : (long)Math.Round(n * factor.Value);
+        if (UnitFactor(m.Groups["u"].Value) is not { } factor || Math.Abs(n) > long.MaxValue / factor)
+        {
+            return null;
+        }
+
+        var bytes = Math.Round(n * factor);
+        return bytes < long.MinValue || bytes > long.MaxValue ? null : (long)bytes;
     }
 
     /// <summary>How much <see cref="ParseSize"/> may be off: half of the last printed digit.</summary>
@@ -58,27 +64,23 @@ public static partial class StoreOutput
         }
 
         var decimals = m.Groups["n"].Value.Split('.') is [_, var fraction] ? fraction.Length : 0;
-        return (long)Math.Ceiling(factor / 2m / (decimal)Math.Pow(10, decimals));
+        var half = factor / 2m;
+        for (var i = 0; i < decimals && half > 0; i++)
+        {
+            half /= 10;
+        }
+
+        return (long)Math.Ceiling(half);
     }
 
     /// <summary>The GC summary line anywhere in the output (stdout for nix-store --gc and nix-collect-garbage).</summary>
-    public static GcSummary? ParseGcSummary(string output)
-    {
-        foreach (var line in Lines(output))
-        {
-            var m = GcSummaryLine().Match(line);
-            if (m.Success && ParseSize(m.Groups["size"].Value) is { } bytes)
-            {
-                return new GcSummary(int.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture), bytes);
-            }
-        }
-
-        return null;
-    }
+    public static GcSummary? ParseGcSummary(string output) =>
+        GcSummaryMatch(output) is { } m && ParseCount(m.Groups["n"].Value) is { } n && ParseSize(m.Groups["size"].Value) is { } bytes
+            ? new GcSummary(n, bytes)
+            : null;
 
     /// <summary>The size text of the GC summary line ("1.00 MiB"), for <see cref="Rounding"/>.</summary>
-    public static string? GcSummarySize(string output) =>
-        Lines(output).Select(l => GcSummaryLine().Match(l)).FirstOrDefault(m => m.Success)?.Groups["size"].Value;
+    public static string? GcSummarySize(string output) => GcSummaryMatch(output)?.Groups["size"].Value;
 
     /// <summary>The store paths a GC reported deleting ("deleting '/nix/store/...'" on stderr), in order.</summary>
     public static IReadOnlyList<string> DeletedPaths(string stderr) =>
@@ -90,9 +92,9 @@ public static partial class StoreOutput
         foreach (var line in Lines(output))
         {
             var m = OptimiseLine().Match(line);
-            if (m.Success && ParseSize(m.Groups["size"].Value) is { } bytes)
+            if (m.Success && ParseSize(m.Groups["size"].Value) is { } bytes && ParseCount(m.Groups["n"].Value) is { } n)
             {
-                return new OptimiseSummary(bytes, int.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture));
+                return new OptimiseSummary(bytes, n);
             }
         }
 
@@ -132,7 +134,8 @@ public static partial class StoreOutput
             {
                 notAllFixed = true;
             }
-            else if (line.StartsWith("error:", StringComparison.Ordinal))
+            // A failed repair of a modified path is logged as an error, of a missing one as a warning.
+            else if (line.StartsWith("error:", StringComparison.Ordinal) || line.StartsWith("warning: cannot repair path ", StringComparison.Ordinal))
             {
                 errors.Add(line);
             }
@@ -196,6 +199,15 @@ public static partial class StoreOutput
         return null;
     }
 
+    // The first summary line whose numbers read; the same one for the summary and its size text.
+    private static Match? GcSummaryMatch(string output) =>
+        Lines(output).Select(l => GcSummaryLine().Match(l))
+            .FirstOrDefault(m => m.Success && ParseCount(m.Groups["n"].Value) is not null && ParseSize(m.Groups["size"].Value) is not null);
+
+    // Regex \d also matches non-ASCII digits, which int.Parse refuses: text from a host must not throw.
+    private static int? ParseCount(string digits) =>
+        int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+
     private static decimal? UnitFactor(string unit) => unit switch
     {
         "" or "B" or "bytes" or "byte" => 1m,
@@ -226,6 +238,7 @@ public static partial class StoreOutput
     [GeneratedRegex(@"^path '(?<p>/nix/store/[^']+)' was modified! expected hash '(?<want>[^']*)', got '(?<got>[^']*)'")]
     private static partial Regex ModifiedLine();
 
-    [GeneratedRegex(@"^path '(?<p>/nix/store/[^']+)' disappeared")]
+    // Not "disappeared, removing from database...": nothing refers to that path, Nix drops it and exits 0.
+    [GeneratedRegex(@"^path '(?<p>/nix/store/[^']+)' disappeared, but it still has valid referrers")]
     private static partial Regex DisappearedLine();
 }

@@ -86,6 +86,6 @@ public sealed class GcBatchHandler(ILogger<GcBatchHandler> logger) : IOperationH
     {
         var ids = parts.Where(r => r.OperationId is not null).Select(r => r.OperationId!.Value).ToList();
         var results = await db.Operations.AsNoTracking().Where(o => ids.Contains(o.Id) && o.Result != null).Select(o => o.Result!).ToListAsync(ct);
-        return results.Sum(json => MaintenanceResults.BytesFreed(json) ?? 0);
+        return results.Sum(json => GcRunNumbers.Parse(json)?.BytesFreed ?? 0);
     }
 }

@@ -135,21 +135,22 @@ public sealed class GcHandler(SshConnections connections, HostRefresher refreshe
     async Task<Result> CollectAsync(OperationContext context, IRemoteShell ssh, FleetHost host, HostFacts facts, Parameters p, NixFleetDb db, CancellationToken ct)
     {
         var log = context.Log;
-        if (context.IsRecovery && context.Checkpoint<Checkpoint>() is { } interrupted)
-        {
-            // The node running it died mid-way. Nix's GC is safe to stop at any point, but what it
-            // deleted is not known: report the interruption and the store as it is now, do not start over.
-            var now = await StoreSizeAsync(ssh, log, ct);
-            throw new OperationFailedException(
-                $"interrupted: NixFleet stopped during {Describe(interrupted.Phase)}; the store is {HostRefresher.Bytes(now)} now " +
-                $"(it was {HostRefresher.Bytes(interrupted.StoreSizeBefore)}). Nothing was repeated; run the GC again to finish it.",
-                Empty(p, Stopwatch.StartNew()) with { StoreSizeBefore = interrupted.StoreSizeBefore, StoreSizeAfter = now, Generations = interrupted.Planned });
-        }
-
         var lockOwner = context.Operation.Id.ToString("N");
+        // Already held after a recovery: the lost attempt took it under the same id.
         await HostCommands.TakeHostLockAsync(ssh, db, lockOwner, log, logger, ct);
         try
         {
+            if (context.IsRecovery && context.Checkpoint<Checkpoint>() is { } interrupted)
+            {
+                // The node running it died mid-way. Nix's GC is safe to stop at any point, but what it
+                // deleted is not known: report the interruption and the store as it is now, do not start over.
+                var now = await StoreSizeAsync(ssh, log, ct);
+                throw new OperationFailedException(
+                    $"interrupted: NixFleet stopped during {Describe(interrupted.Phase)}; the store is {HostRefresher.Bytes(now)} now " +
+                    $"(it was {HostRefresher.Bytes(interrupted.StoreSizeBefore)}). Nothing was repeated; run the GC again to finish it.",
+                    Empty(p, Stopwatch.StartNew()) with { StoreSizeBefore = interrupted.StoreSizeBefore, StoreSizeAfter = now, Generations = interrupted.Planned });
+            }
+
             var plan = await PlanAsync(ssh, p, log, isPart: context.Operation.ParentId is not null, ct);
             var before = await StoreSizeAsync(ssh, log, ct);
             var planned = plan.Select(d => new DeletedGenerations(d.Profile, d.Generations)).ToList();

@@ -185,7 +185,7 @@ public sealed class MaintenancePolicies(NixFleetDb db, ISchedulerFactory schedul
             .Join(db.Operations.AsNoTracking(), r => r.OperationId, o => o.Id, (r, o) => new { r, o.Status, o.Error, o.Result, o.FinishedAt })
             .ToListAsync(ct);
         return rows.GroupBy(x => x.r.PolicyId).ToDictionary(g => g.Key, g => g.Take(perPolicy)
-            .Select(x => new RunDto(x.r.ScheduledFor, x.r.FiredAt, x.r.OperationId, x.Status, x.Error, x.Result is null ? null : MaintenanceResults.BytesFreed(x.Result), x.FinishedAt)).ToList());
+            .Select(x => new RunDto(x.r.ScheduledFor, x.r.FiredAt, x.r.OperationId, x.Status, x.Error, GcRunNumbers.Parse(x.Result)?.BytesFreed, x.FinishedAt)).ToList());
     }
 
     static PolicyDto ToDto(MaintenancePolicy p, IReadOnlyList<RunDto> runs) => new(

@@ -52,7 +52,7 @@ public sealed class VerifyHandler(SshConnections connections, HostRefresher refr
                 foreach (var c in report.Corrupted)
                     findings.Add(new PathFinding(c.Path, "modified", c.ExpectedHash, c.ActualHash, p.Repair ? await IntactAsync(ssh, host, facts, c.Path, log, ct) : null));
                 foreach (var m in report.Missing)
-                    findings.Add(new PathFinding(m, "missing", null, null, null));
+                    findings.Add(new PathFinding(m, "missing", null, null, p.Repair ? await IntactAsync(ssh, host, facts, m, log, ct) : null));
 
                 var unrepaired = findings.Count(f => f.Repaired != true);
                 var healthy = unrepaired == 0 && r.ExitCode == 0 && !report.NotAllFixed;
