@@ -93,14 +93,9 @@ public sealed class MaintenancePolicies(NixFleetDb db, ISchedulerFactory schedul
     /// <summary>Checks the request and copies it onto the policy; false with <paramref name="errors"/> when it is refused.</summary>
     static bool Apply(MaintenancePolicy policy, PolicyRequest body, Dictionary<string, string[]> errors)
     {
-        if (MaintenanceInput.NameError(body.Name) is { } nameError) errors["name"] = [nameError];
-        var tag = string.IsNullOrWhiteSpace(body.Tag) ? null : body.Tag;
-        if (MaintenanceInput.TagError(tag) is { } tagError) errors["tag"] = [tagError];
-        if (MaintenanceInput.CronError(body.Cron) is { } cronError) errors["cron"] = [cronError];
-        var gc = MaintenanceInput.ReadGc(new(body.Mode, body.OlderThanDays, body.KeepLast, body.Profiles, false), errors, forPolicy: true);
-        var free = MaintenanceInput.ReadPercent(body.OnlyWhenFreeBelowPercent, "onlyWhenFreeBelowPercent", errors);
-        var parallelism = MaintenanceInput.ReadParallelism(body.Parallelism, 4, errors);
+        var (gc, free, parallelism) = Read(body, errors);
         if (errors.Count > 0 || gc is null) return false;
+        var tag = string.IsNullOrWhiteSpace(body.Tag) ? null : body.Tag;
 
         policy.Name = body.Name!.Trim();
         policy.Tag = tag;
@@ -114,6 +109,25 @@ public sealed class MaintenancePolicies(NixFleetDb db, ISchedulerFactory schedul
         policy.Parallelism = parallelism;
         policy.Enabled = body.Enabled ?? true;
         return true;
+    }
+
+    /// <summary>The field checks of a save, without saving (a taken name is only found when saving).</summary>
+    public static Dictionary<string, string[]> Check(PolicyRequest body)
+    {
+        var errors = new Dictionary<string, string[]>();
+        Read(body, errors);
+        return errors;
+    }
+
+    static (GcHandler.Parameters? Gc, int? FreeBelow, int Parallelism) Read(PolicyRequest body, Dictionary<string, string[]> errors)
+    {
+        if (MaintenanceInput.NameError(body.Name) is { } nameError) errors["name"] = [nameError];
+        if (MaintenanceInput.TagError(string.IsNullOrWhiteSpace(body.Tag) ? null : body.Tag) is { } tagError) errors["tag"] = [tagError];
+        if (MaintenanceInput.CronError(body.Cron) is { } cronError) errors["cron"] = [cronError];
+        var gc = MaintenanceInput.ReadGc(new(body.Mode, body.OlderThanDays, body.KeepLast, body.Profiles, false), errors, forPolicy: true);
+        var free = MaintenanceInput.ReadPercent(body.OnlyWhenFreeBelowPercent, "onlyWhenFreeBelowPercent", errors);
+        var parallelism = MaintenanceInput.ReadParallelism(body.Parallelism, 4, errors);
+        return (gc, free, parallelism);
     }
 
     /// <summary>What one firing runs.</summary>
@@ -224,6 +238,11 @@ public sealed class PolicyFireJob(NixFleetDb db, ILogger<PolicyFireJob> logger) 
         catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
         {
             logger.LogInformation("Maintenance policy {Name}: the firing of {At:u} is already recorded", policy.Name, scheduledFor);
+            return;
+        }
+        catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation })
+        {
+            logger.LogInformation("Maintenance policy {Name} was deleted as it fired; nothing runs", policy.Name);
             return;
         }
         logger.LogInformation("Maintenance policy {Name} fired for {At:u}: operation {Op}", policy.Name, scheduledFor, op.Id);

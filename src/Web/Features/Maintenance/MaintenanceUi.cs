@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using NixFleet.Shared.Nix;
-using NixFleet.Web.Components;
 using NixFleet.Web.Data;
 using Quartz;
 
@@ -51,8 +50,11 @@ public static class MaintenanceUi
     };
 
     /// <summary>How much of /nix's file system is free, from a host's facts; null when the facts do not say.</summary>
-    public static double? FreePercent(HostFactsRecord? facts) =>
-        facts is { DiskFreeBytes: { } free, DiskSizeBytes: > 0 and { } size } ? free * 100.0 / size : null;
+    public static double? FreePercent(HostFactsRecord? facts) => FreePercent(facts?.DiskFreeBytes, facts?.DiskSizeBytes);
+
+    /// <summary>Free bytes as a percentage of the file system's size; null unless both are known.</summary>
+    public static double? FreePercent(long? freeBytes, long? sizeBytes) =>
+        freeBytes is { } free && sizeBytes is > 0 and { } size ? free * 100.0 / size : null;
 
     /// <summary>"7.5%", or "—" when unknown.</summary>
     public static string Percent(double? percent) =>
@@ -73,11 +75,19 @@ public static class MaintenanceUi
         return times;
     }
 
+    /// <summary>"Sun 2026-11-22 03:00": a fire time in UTC, with the weekday (schedules are often weekly).</summary>
+    public static string FireTime(DateTimeOffset at)
+    {
+        var utc = at.UtcDateTime;
+        return utc.ToString(utc.Second == 0 ? "ddd yyyy-MM-dd HH:mm" : "ddd yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+    }
+
     /// <summary>"in 5 min", "in 3 h", "in 2 days"; for a time that has come, "now".</summary>
     public static string Until(DateTimeOffset at, DateTimeOffset now)
     {
         var d = at - now;
-        return d.TotalSeconds < 60 ? "now"
+        return d <= TimeSpan.Zero ? "now"
+            : d.TotalSeconds < 60 ? "in under a minute"
             : d.TotalMinutes < 60 ? $"in {(int)d.TotalMinutes} min"
             : d.TotalHours < 48 ? $"in {(int)d.TotalHours} h"
             : $"in {(int)d.TotalDays} days";
@@ -117,7 +127,4 @@ public static class MaintenanceUi
             .ToListAsync(ct);
         return new(usage, runs);
     }
-
-    /// <summary>The "Format" every page uses, for code in this folder that builds strings.</summary>
-    public static string Bytes(long? bytes) => Format.Bytes(bytes);
 }
