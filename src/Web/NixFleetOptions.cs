@@ -20,6 +20,12 @@ public sealed class NixFleetOptions
     /// <summary>How long a running operation may go without a heartbeat before it is declared lost.</summary>
     [Range(10, 3600)] public int OperationStaleSeconds { get; set; } = 120;
 
+    /// <summary>Where upgrade events are POSTed as JSON (requested, approved, rejected, started, finished, failed); unset: nowhere.</summary>
+    public string? WebhookUrl { get; set; }
+
+    /// <summary>Allow file:// channel URLs in upgrades and channel changes (a local mirror); off by default.</summary>
+    public bool AllowFileChannelUrls { get; set; }
+
     static string DefaultDataDir()
     {
         if (Environment.UserName == "root") return "/var/lib/nixfleet";

@@ -71,7 +71,9 @@ public sealed class FleetHost
     public HostFactsRecord? LatestFacts { get; set; }
 }
 
-public sealed record ChannelRecord(string User, string Name, string Url);
+/// <param name="Version">What the channel points to now (its .version + .version-suffix, or svn-revision), from the channels probe.</param>
+/// <param name="UpdatedAt">When the user's channels were last updated (the channels profile generation's date).</param>
+public sealed record ChannelRecord(string User, string Name, string Url, string? Version = null, DateTimeOffset? UpdatedAt = null);
 
 /// <summary>One collection of a host's facts; kept as history.</summary>
 public sealed class HostFactsRecord
@@ -219,4 +221,110 @@ public sealed class MaintenanceRun
     public DateTimeOffset ScheduledFor { get; set; }
     public DateTimeOffset FiredAt { get; set; } = DateTimeOffset.UtcNow;
     public Guid OperationId { get; set; }
+}
+
+public static class UpgradeStatus
+{
+    /// <summary>Waiting for approvals.</summary>
+    public const string Pending = "pending";
+    public const string Running = "running";
+    /// <summary>An operator paused the rollout: the hosts running now finish, no new one starts.</summary>
+    public const string Paused = "paused";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Rejected = "rejected";
+    public const string Aborted = "aborted";
+    public static bool IsFinished(string s) => s is Succeeded or Failed or Rejected or Aborted;
+}
+
+/// <summary>
+/// A proposed upgrade: which hosts, which channel, how to roll out, and why. It runs only once
+/// enough Approvers approved exactly this content (<see cref="Hash"/>).
+/// </summary>
+public sealed class UpgradeRequest
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Reason { get; set; }
+    public required string RequestedBy { get; set; }
+    /// <summary>The hosts, fixed when the request is made (a tag is resolved then).</summary>
+    public List<Guid> HostIds { get; set; } = [];
+    public string? Tag { get; set; }
+    public required string ChannelName { get; set; }
+    public required string ChannelUrl { get; set; }
+    /// <summary>switch or boot.</summary>
+    public required string Action { get; set; }
+    /// <summary>Upgraded first, alone; the rest only if they all pass.</summary>
+    public List<Guid> CanaryHostIds { get; set; } = [];
+    public int BatchSize { get; set; } = 5;
+    public int Parallelism { get; set; } = 2;
+    public int PauseSeconds { get; set; }
+    /// <summary>A shell command run as root on each host after its upgrade; exit 0 is healthy.</summary>
+    public string? HealthCommand { get; set; }
+    public bool AutoRollback { get; set; }
+    public string Status { get; set; } = UpgradeStatus.Pending;
+    /// <summary>SHA-256 of what is being asked (<see cref="UpgradeRequest"/>'s content); approvals count only for this hash.</summary>
+    public required string Hash { get; set; }
+    public int Revision { get; set; } = 1;
+    public int RequiredApprovals { get; set; } = 1;
+    /// <summary>The hash the rollout started with: it checks the request still has it.</summary>
+    public string? ApprovedHash { get; set; }
+    public Guid? OperationId { get; set; }
+    public string? DecidedBy { get; set; }
+    public string? DecisionReason { get; set; }
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset UpdatedAt { get; set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+}
+
+public sealed class UpgradeApproval
+{
+    public long Id { get; set; }
+    public Guid RequestId { get; set; }
+    public required string Approver { get; set; }
+    /// <summary>The request's hash when approved: an edit makes the approval void.</summary>
+    public required string Hash { get; set; }
+    public DateTimeOffset At { get; set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+public static class UpgradeHostStatus
+{
+    public const string Pending = "pending";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string RolledBack = "rolled-back";
+    /// <summary>The rollout stopped before this host's turn.</summary>
+    public const string NotStarted = "not-started";
+}
+
+/// <summary>One host's part of an upgrade: what it ran before and after.</summary>
+public sealed class UpgradeHost
+{
+    public Guid RequestId { get; set; }
+    public Guid HostId { get; set; }
+    /// <summary>0 for canaries, then 1, 2, ... for the batches.</summary>
+    public int Wave { get; set; }
+    public string Status { get; set; } = UpgradeHostStatus.Pending;
+    public string? Profile { get; set; }
+    public int? FromGeneration { get; set; }
+    public int? ToGeneration { get; set; }
+    public string? FromStorePath { get; set; }
+    public string? ToStorePath { get; set; }
+    public string? Error { get; set; }
+    public Guid? OperationId { get; set; }
+    public Guid? RollbackOperationId { get; set; }
+}
+
+/// <summary>How many distinct Approvers an upgrade needs: per tag, or fleet-wide (Tag null).</summary>
+public sealed class ApprovalPolicy
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public string? Tag { get; set; }
+    public int RequiredApprovals { get; set; } = 1;
+    /// <summary>An approval older than this no longer counts.</summary>
+    public int ApprovalTtlMinutes { get; set; } = 24 * 60;
+    public required string UpdatedBy { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; } = DateTimeOffset.UtcNow;
 }

@@ -19,6 +19,10 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     public DbSet<GenerationListing> GenerationListings => Set<GenerationListing>();
     public DbSet<MaintenancePolicy> MaintenancePolicies => Set<MaintenancePolicy>();
     public DbSet<MaintenanceRun> MaintenanceRuns => Set<MaintenanceRun>();
+    public DbSet<UpgradeRequest> Upgrades => Set<UpgradeRequest>();
+    public DbSet<UpgradeApproval> UpgradeApprovals => Set<UpgradeApproval>();
+    public DbSet<UpgradeHost> UpgradeHosts => Set<UpgradeHost>();
+    public DbSet<ApprovalPolicy> ApprovalPolicies => Set<ApprovalPolicy>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -108,6 +112,41 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.HasKey(r => new { r.PolicyId, r.ScheduledFor });
             e.HasIndex(r => r.OperationId);
             e.HasOne<MaintenancePolicy>().WithMany().HasForeignKey(r => r.PolicyId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<UpgradeRequest>(e =>
+        {
+            e.ToTable("upgrades");
+            e.HasIndex(u => u.Status);
+            e.HasIndex(u => u.CreatedAt);
+            e.Property(u => u.Reason).HasMaxLength(500);
+            e.Property(u => u.ChannelName).HasMaxLength(64);
+            e.Property(u => u.ChannelUrl).HasMaxLength(2000);
+            e.Property(u => u.HealthCommand).HasMaxLength(500);
+            // Optimistic concurrency: an edit and an approval never both win on a stale row.
+            e.Property(u => u.Revision).IsConcurrencyToken();
+        });
+
+        b.Entity<UpgradeApproval>(e =>
+        {
+            e.ToTable("upgrade_approvals");
+            // One user counts once for one content of a request.
+            e.HasIndex(a => new { a.RequestId, a.Approver, a.Hash }).IsUnique();
+            e.HasOne<UpgradeRequest>().WithMany().HasForeignKey(a => a.RequestId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<UpgradeHost>(e =>
+        {
+            e.ToTable("upgrade_hosts");
+            e.HasKey(h => new { h.RequestId, h.HostId });
+            e.HasIndex(h => h.HostId);
+            e.HasOne<UpgradeRequest>().WithMany().HasForeignKey(h => h.RequestId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<ApprovalPolicy>(e =>
+        {
+            e.ToTable("approval_policies");
+            e.HasIndex(p => p.Tag).IsUnique().AreNullsDistinct(false);
         });
 
         b.Entity<AuditEntry>(e =>

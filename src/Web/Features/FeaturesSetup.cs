@@ -5,6 +5,7 @@ using NixFleet.Web.Features.Audit;
 using NixFleet.Web.Features.Generations;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Maintenance;
+using NixFleet.Web.Features.Upgrades;
 using NixFleet.Web.Features.Operations;
 using NixFleet.Web.Features.SshKey;
 
@@ -26,7 +27,9 @@ public static class FeaturesSetup
         s.AddOperationHandler<RefreshHandler>();
         s.AddOperationHandler<FleetRefreshHandler>();
         s.AddScoped<Generations.GenerationsService>();
+        s.AddSingleton<Generations.SystemActivation>();
         s.AddOperationHandler<Generations.RollbackHandler>();
+        s.AddSingleton<IOperationHandler>(sp => ActivatorUtilities.CreateInstance<Generations.RollbackHandler>(sp, Generations.RollbackHandler.ActivateKindName));
         s.AddOperationHandler<Generations.DeleteGenerationsHandler>();
         s.AddOperationHandler<Generations.RollbackBatchHandler>();
         s.AddScoped<Maintenance.MaintenanceService>();
@@ -35,6 +38,12 @@ public static class FeaturesSetup
         s.AddOperationHandler<Maintenance.OptimiseHandler>();
         s.AddOperationHandler<Maintenance.VerifyHandler>();
         s.AddOperationHandler<Maintenance.GcBatchHandler>();
+        s.AddSingleton<Upgrades.Webhooks>();
+        s.AddScoped<Upgrades.UpgradeService>();
+        s.AddScoped<Upgrades.ChannelService>();
+        s.AddOperationHandler<Upgrades.UpgradeRolloutHandler>();
+        s.AddOperationHandler<Upgrades.UpgradeHostHandler>();
+        s.AddOperationHandler<Upgrades.ChannelChangeHandler>();
         // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
         s.AddTransient<OperationJob>();
     }
@@ -57,6 +66,7 @@ public static class FeaturesSetup
         api.MapOperationsApi();
         api.MapGenerationsApi();
         api.MapMaintenanceApi();
+        api.MapUpgradesApi();
     }
 
     /// <summary>Conservative headers for a dashboard that runs operations as root on a fleet.</summary>

@@ -60,6 +60,23 @@ public sealed class RoleTests(RoleTests.Fixture fixture) : IClassFixture<RoleTes
         ("GET", "/api/v1/maintenance-policies/{id}", "Viewer"),
         ("PUT", "/api/v1/maintenance-policies/{id}", "Operator"),
         ("DELETE", "/api/v1/maintenance-policies/{id}", "Operator"),
+        ("GET", "/api/v1/hosts/{id}/channels", "Viewer"),
+        ("POST", "/api/v1/hosts/{id}/channels", "Operator"),
+        ("DELETE", "/api/v1/hosts/{id}/channels", "Operator"),
+        ("POST", "/api/v1/hosts/{id}/channels/update", "Operator"),
+        ("POST", "/api/v1/hosts/{id}/channels/rollback", "Operator"),
+        ("GET", "/api/v1/upgrades", "Viewer"),
+        ("POST", "/api/v1/upgrades", "Operator"),
+        ("GET", "/api/v1/upgrades/{id}", "Viewer"),
+        ("PUT", "/api/v1/upgrades/{id}", "Operator"),
+        ("POST", "/api/v1/upgrades/{id}/approve", "Approver"),
+        ("POST", "/api/v1/upgrades/{id}/reject", "Approver"),
+        ("POST", "/api/v1/upgrades/{id}/abort", "Operator"),
+        ("POST", "/api/v1/upgrades/{id}/pause", "Operator"),
+        ("POST", "/api/v1/upgrades/{id}/resume", "Operator"),
+        ("POST", "/api/v1/upgrades/{id}/rollback", "Operator"),
+        ("GET", "/api/v1/approval-policies", "Viewer"),
+        ("PUT", "/api/v1/approval-policies", "Admin"),
         ("GET", "/api/v1/users", "Admin"),
         ("POST", "/api/v1/users", "Admin"),
     ];
@@ -100,9 +117,9 @@ public sealed class RoleTests(RoleTests.Fixture fixture) : IClassFixture<RoleTes
         var opsBefore = (await _as["Admin"].GetJsonAsync("/api/v1/operations")).GetArrayLength();
         foreach (var (method, path, minRole) in Routes)
         {
-            var below = Ladder.TakeWhile(r => r != minRole).ToList();
-            // Approver approves upgrades; it confers nothing here beyond viewing.
-            if (minRole != "Viewer") below.Add("Approver");
+            // Approver approves upgrades and confers nothing else beyond viewing; Admin includes it.
+            var below = minRole == "Approver" ? ["Viewer", "Operator"] : Ladder.TakeWhile(r => r != minRole).ToList();
+            if (minRole is not ("Viewer" or "Approver")) below.Add("Approver");
             foreach (var role in below)
             {
                 var response = await _as[role].Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), Concrete(path))

@@ -15,7 +15,11 @@ public sealed class RollbackBatchHandler(ILogger<RollbackBatchHandler> logger) :
     public const string KindName = "rollback-batch";
     public string Kind => KindName;
 
-    public sealed record Parameters(IReadOnlyList<Guid> HostIds, string Profile, int? Generation, string Mode, string Reason, bool ReactivateOnFailure, int Parallelism);
+    /// <param name="Targets">Per host, the profile and generation to go back to (an upgrade's "before"); else Profile and Generation for all.</param>
+    public sealed record Parameters(IReadOnlyList<Guid> HostIds, string Profile, int? Generation, string Mode, string Reason, bool ReactivateOnFailure, int Parallelism,
+        IReadOnlyList<HostTarget>? Targets = null);
+
+    public sealed record HostTarget(Guid HostId, string Profile, int Generation);
 
     public async Task<object?> RunAsync(OperationContext context, CancellationToken ct)
     {
@@ -25,11 +29,14 @@ public sealed class RollbackBatchHandler(ILogger<RollbackBatchHandler> logger) :
         var children = new ChildOperations(context);
         await children.LoadAsync(ct);
         var results = new ConcurrentBag<ChildOperations.HostResult>();
-        context.Log.Info($"rolling back {p.Profile} on {hosts.Count} host(s), {p.Parallelism} at a time");
+        context.Log.Info($"rolling back {(p.Targets is null ? p.Profile : "each host's recorded generation")} on {hosts.Count} host(s), {p.Parallelism} at a time");
 
         await Parallel.ForEachAsync(hosts, new ParallelOptions { MaxDegreeOfParallelism = p.Parallelism, CancellationToken = ct }, async (host, token) =>
+        {
+            var target = p.Targets?.FirstOrDefault(t => t.HostId == host.Id);
             results.Add(await children.RunAsync(host, RollbackHandler.KindName,
-                new RollbackHandler.Parameters(p.Profile, p.Generation, p.Mode, p.Reason, p.ReactivateOnFailure), token)));
+                new RollbackHandler.Parameters(target?.Profile ?? p.Profile, target?.Generation ?? p.Generation, p.Mode, p.Reason, p.ReactivateOnFailure), token));
+        });
 
         var all = results.OrderBy(r => r.Host).ToList();
         var failed = all.Count(r => r.Status != OperationStatus.Succeeded);

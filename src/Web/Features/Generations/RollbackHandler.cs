@@ -14,14 +14,16 @@ namespace NixFleet.Web.Features.Generations;
 /// (switch, boot, test), follow it, and report only what was read back from the host. A lost
 /// connection turns the operation to "reconciling" until the host's real state can be read.
 /// </summary>
-public sealed class RollbackHandler(SshConnections connections, HostRefresher refresher, Auditor audit, ILogger<RollbackHandler> logger)
+/// <remarks>
+/// Also registered as "activate", which an upgrade uses to activate the generation it built: the
+/// same steps, named for what they do there.
+/// </remarks>
+public sealed class RollbackHandler(SshConnections connections, HostRefresher refresher, Auditor audit, SystemActivation activation, ILogger<RollbackHandler> logger, string kind = RollbackHandler.KindName)
     : IOperationHandler
 {
     public const string KindName = "rollback";
-    public string Kind => KindName;
-
-    /// <summary>How long a lost host is waited for before its state is declared unknown.</summary>
-    public static TimeSpan ReconcileFor { get; set; } = TimeSpan.FromMinutes(5);
+    public const string ActivateKindName = "activate";
+    public string Kind => kind;
 
     public sealed record Parameters(string Profile, int? Generation, string Mode, string Reason, bool ReactivateOnFailure);
 
@@ -89,7 +91,7 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         {
             // The page shows the new current generation without another click.
             if (!ct.IsCancellationRequested) await refresher.RefreshAsync(host.Id, log, CancellationToken.None);
-            await audit.RecordAsync(context.Operation.RequestedBy, "generation.rollback", HostService.HostTarget(host), new
+            await audit.RecordAsync(context.Operation.RequestedBy, kind == ActivateKindName ? "generation.activate" : "generation.rollback", HostService.HostTarget(host), new
             {
                 operationId = context.Operation.Id,
                 p.Reason,
@@ -143,14 +145,14 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         }
         if (cp.Phase is Checked or ProfileSet)
         {
-            await StartActivationAsync(ssh, cp.ToStorePath, p.Mode, runId, log, ct);
+            await SystemActivation.StartAsync(ssh, cp.ToStorePath, p.Mode, runId, log, ct);
             cp = cp with { Phase = Activating };
             await context.SaveCheckpointAsync(cp, ct);
         }
 
-        var (progress, offset) = await FollowAsync(context, host, runId, cp.LogOffset, ct);
+        var (progress, offset) = await activation.FollowAsync(context, host, runId, cp.LogOffset, SaveOffset(context), ct);
         cp = cp with { LogOffset = offset };
-        var problem = Verify(progress, p.Mode, cp.ToStorePath);
+        var problem = SystemActivation.Verify(progress, p.Mode, cp.ToStorePath);
         if (problem is null)
         {
             log.Info($"activation succeeded; running {progress.CurrentSystem}, boot default {progress.SystemProfileLink}");
@@ -168,22 +170,6 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         throw new OperationFailedException($"{problem}; the generation that ran before was re-activated");
     }
 
-    /// <summary>Success only when the activation exited 0 and the host now runs and boots what the mode promised.</summary>
-    static string? Verify(ActivationProgress progress, string mode, string target)
-    {
-        if (progress.State == ActivationState.Unknown)
-            return "the host knows no such activation: it never started (or its records were removed)";
-        if (progress.State == ActivationState.Lost)
-            return "the activation stopped without an exit status (killed, or the host went down)";
-        if (progress.ExitStatus != 0)
-            return $"switch-to-configuration {mode} exited {progress.ExitStatus}";
-        if (ActivationMode.Activates(mode) && progress.CurrentSystem != target)
-            return $"the host runs {progress.CurrentSystem ?? "nothing"} after activation, not {target}";
-        if (ActivationMode.SetsProfile(mode) && progress.SystemProfilePath != target)
-            return $"the system profile points at {progress.SystemProfilePath ?? "nothing"} after activation, not {target}";
-        return null;
-    }
-
     async Task RestoreAsync(OperationContext context, IRemoteShell ssh, FleetHost host, HostFacts facts, Parameters p, Checkpoint cp, CancellationToken ct)
     {
         var log = context.Log;
@@ -198,72 +184,18 @@ public sealed class RollbackHandler(SshConnections connections, HostRefresher re
         if (ActivationMode.SetsProfile(p.Mode) && cp.FromStorePath is { } from)
             await RunNixAsync(ssh, host, facts, RollbackCommands.SetProfile(cp.Profile, from), null, log, ct);
         var runId = context.Operation.Id.ToString("N") + "-restore";
-        await StartActivationAsync(ssh, restoreTarget, p.Mode, runId, log, ct);
-        var (progress, _) = await FollowAsync(context, host, runId, 0, ct);
-        var problem = Verify(progress, p.Mode, restoreTarget);
+        await SystemActivation.StartAsync(ssh, restoreTarget, p.Mode, runId, log, ct);
+        var (progress, _) = await activation.FollowAsync(context, host, runId, 0, _ => Task.CompletedTask, ct);
+        var problem = SystemActivation.Verify(progress, p.Mode, restoreTarget);
         if (problem is null) log.Info($"re-activated {restoreTarget}");
         else log.Write(OperationLog.ErrStream, $"re-activation failed too: {problem}. Check the host.");
     }
 
-    async Task StartActivationAsync(IRemoteShell ssh, string storePath, string mode, string runId, OperationLog log, CancellationToken ct)
+    /// <summary>Keeps how much of the activation's log was read, so a recovered run does not repeat it.</summary>
+    static Func<long, Task> SaveOffset(OperationContext context) => async offset =>
     {
-        log.Info($"starting {storePath}/bin/switch-to-configuration {mode}, detached from this connection");
-        var r = await ssh.RunAsync(DetachedActivation.StartCommand(storePath, mode, runId), null, null, ct);
-        var start = DetachedActivation.ParseStart(r.StdOut);
-        if (r.ExitCode != 0 || start is null)
-            throw new OperationFailedException($"could not start the activation (exit {r.ExitCode}): {r.StdErr.Trim()}");
-        // The run id is the operation's: a retried start after an interruption never activates twice.
-        if (start.AlreadyStarted) log.Info("this activation was already started by the interrupted attempt: following it, not starting it again");
-        log.Info(start.Unit is { } unit ? $"running as systemd unit {unit}" : $"running as process {start.Pid}");
-    }
-
-    /// <summary>
-    /// Polls the detached activation, streaming its output, until it has ended. When the connection
-    /// drops the operation is "reconciling": it reconnects and reads the host's real state.
-    /// </summary>
-    async Task<(ActivationProgress Progress, long Offset)> FollowAsync(OperationContext context, FleetHost host, string runId, long offset, CancellationToken ct)
-    {
-        var log = context.Log;
-        DateTimeOffset? lostSince = null;
-        while (true)
-        {
-            ActivationProgress? progress;
-            try
-            {
-                var r = await connections.For(host).RunAsync(DetachedActivation.FollowCommand(runId, offset), null, null, ct);
-                progress = r.ExitCode == 0 ? DetachedActivation.ParseFollow(r.StdOut) : null;
-                if (progress is null) throw new OperationFailedException($"reading the activation failed (exit {r.ExitCode}): {r.StdErr.Trim()}");
-            }
-            catch (SshException e) when (e.Failure is SshFailure.Unreachable or SshFailure.Other)
-            {
-                if (lostSince is null)
-                {
-                    lostSince = DateTimeOffset.UtcNow;
-                    await context.SetStatusAsync(OperationStatus.Reconciling, ct);
-                    log.Write(OperationLog.ErrStream, $"connection to the host lost ({e.Message}); the activation goes on there. Reconnecting to read its real outcome.");
-                }
-                if (DateTimeOffset.UtcNow - lostSince > ReconcileFor)
-                    throw new OperationFailedException($"the host could not be reached for {ReconcileFor.TotalMinutes:0} minutes to read back the activation: its state is unknown. Check the host, then refresh it.");
-                await Task.Delay(TimeSpan.FromSeconds(2), ct);
-                continue;
-            }
-            if (lostSince is not null)
-            {
-                lostSince = null;
-                await context.SetStatusAsync(OperationStatus.Running, ct);
-                log.Info("reconnected; reading the activation's outcome from the host");
-            }
-            foreach (var line in progress.Lines) log.Write(OperationLog.OutStream, line);
-            if (progress.NextOffset != offset)
-            {
-                offset = progress.NextOffset;
-                var saved = context.Checkpoint<Checkpoint>();
-                if (saved is not null) await context.SaveCheckpointAsync(saved with { LogOffset = offset }, ct);
-            }
-            if (progress.Finished && !progress.MoreOutput) return (progress, offset);
-            if (!progress.MoreOutput) await Task.Delay(TimeSpan.FromMilliseconds(700), ct);
-        }
-    }
+        if (context.Checkpoint<Checkpoint>() is { } saved) await context.SaveCheckpointAsync(saved with { LogOffset = offset }, CancellationToken.None);
+    };
 
     static async Task RunNixAsync(IRemoteShell ssh, FleetHost host, HostFacts facts, IReadOnlyList<string> command, string? profileOwner, OperationLog log, CancellationToken ct)
     {

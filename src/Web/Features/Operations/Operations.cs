@@ -57,6 +57,10 @@ public sealed class OperationQueue(NixFleetDb db, ISchedulerFactory schedulers)
         Parameters = parameters is null ? null : JsonSerializer.Serialize(parameters, JsonSerializerOptions.Web),
     };
 
+    /// <summary>Schedules an operation row that was inserted in the caller's own transaction.</summary>
+    public async Task ScheduleExistingAsync(Guid operationId, CancellationToken ct) =>
+        await ScheduleAsync(await schedulers.GetScheduler(ct), operationId, ct);
+
     public static JobKey JobKeyFor(Guid operationId) => new(operationId.ToString(), JobGroup);
 
     public static async Task ScheduleAsync(IScheduler scheduler, Guid operationId, CancellationToken ct)
