@@ -16,8 +16,8 @@ namespace NixFleet.Shared.Nix;
 /// a failed update leaves the profile as it was; <c>--add</c> has by then already rewritten
 /// <c>~/.nix-channels</c>. Hence <see cref="BackupScript"/> before <c>--add</c> and
 /// <see cref="RestoreScript"/> when the update fails. Nix 2.8 caches what it downloaded from a
-/// channel URL for <c>tarball-ttl</c> (3600 s by default): an update within that hour may not ask
-/// the server again.
+/// channel URL for <c>tarball-ttl</c> (3600 s by default): an update within that hour does not ask
+/// the server again unless told to (<see cref="Update(string?, bool)"/>).
 /// </remarks>
 public static partial class ChannelCommands
 {
@@ -35,7 +35,7 @@ public static partial class ChannelCommands
     /// Why <paramref name="url"/> cannot be a channel URL, in words, or null when it can: an
     /// absolute http or https URL with a host (or, when <paramref name="allowFile"/>, a
     /// <c>file:///absolute/path</c>), at most <see cref="MaxUrlLength"/> characters, with no
-    /// whitespace, control character, quote, backtick, dollar sign or backslash, no user name or
+    /// whitespace, control character, quote, backtick, dollar sign, backslash or non-ASCII character, no user name or
     /// password (they would end up in every log and in <c>nix-channel --list</c>), and no query or
     /// fragment (nix-channel appends <c>/nixexprs.tar.xz</c> to the URL).
     /// </summary>
@@ -61,6 +61,12 @@ public static partial class ChannelCommands
             if (c is '"' or '\'' or '`' or '$' or '\\')
             {
                 return $"The channel URL contains the character {c}, which a channel URL never needs.";
+            }
+
+            // Also keeps out bidirectional overrides and look-alike letters in what operators approve.
+            if (c > '~')
+            {
+                return "The channel URL contains a character outside ASCII: write an international host name in its xn-- form and escape the path (%XX).";
             }
         }
 
@@ -117,7 +123,7 @@ public static partial class ChannelCommands
 
     /// <summary>
     /// <c>nix-channel --add URL NAME</c>: subscribes (or re-points) NAME; changes only
-    /// <c>~/.nix-channels</c> until the next <see cref="Update"/>. Accepts file:/// URLs: whether
+    /// <c>~/.nix-channels</c> until the next <see cref="Update(string?)"/>. Accepts file:/// URLs: whether
     /// they are allowed is the caller's policy (<see cref="UrlError"/> with allowFile false).
     /// </summary>
     public static IReadOnlyList<string> Add(string url, string name)
@@ -153,6 +159,14 @@ public static partial class ChannelCommands
         CheckName(name);
         return ["nix-channel", "--update", name];
     }
+
+    /// <summary>
+    /// <see cref="Update(string?)"/> that asks the server even if Nix fetched the URL less than
+    /// <c>tarball-ttl</c> (an hour) ago: <c>nix-channel --option tarball-ttl 0 --update [NAME]</c>.
+    /// Without it an update within the hour may silently keep what Nix cached.
+    /// </summary>
+    public static IReadOnlyList<string> Update(string? name, bool bypassCache) =>
+        bypassCache ? ["nix-channel", "--option", "tarball-ttl", "0", .. Update(name).Skip(1)] : Update(name);
 
     /// <summary>
     /// <c>nix-channel --rollback [N]</c>: the channels profile back to the previous generation, or

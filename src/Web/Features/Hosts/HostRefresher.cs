@@ -19,6 +19,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
             ?? throw new OperationFailedException("the host no longer exists");
 
         string output;
+        Dictionary<(string User, string Name), (string? Version, DateTimeOffset? UpdatedAt)> channelVersions;
         try
         {
             var ssh = connections.For(host);
@@ -27,6 +28,7 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
             if (result.ExitCode != 0)
                 throw new OperationFailedException($"{host.Name}: the facts probe exited {result.ExitCode}: {result.StdErr.Trim()}");
             output = result.StdOut;
+            channelVersions = await ChannelVersionsAsync(ssh, host, FactsParser.Parse(output), log, ct);
         }
         catch (HostNotTrustedException e)
         {
@@ -48,7 +50,9 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
             NixVersion = facts.NixVersion,
             InstallType = facts.InstallType,
             StoreOwner = facts.StoreOwner,
-            Channels = facts.Channels.Select(c => new ChannelRecord(c.User, c.Name, c.Url)).ToList(),
+            Channels = facts.Channels.Select(c => channelVersions.TryGetValue((c.User, c.Name), out var v)
+                ? new ChannelRecord(c.User, c.Name, c.Url, v.Version, v.UpdatedAt)
+                : new ChannelRecord(c.User, c.Name, c.Url)).ToList(),
             CurrentGeneration = facts.CurrentGeneration,
             CurrentGenerationProfile = facts.CurrentGenerationProfile,
             CurrentSystemPath = facts.CurrentSystemPath,
@@ -67,6 +71,30 @@ public sealed class HostRefresher(SshConnections connections, IServiceScopeFacto
         await db.SaveChangesAsync(ct);
         log?.Info($"{host.Name}: {Describe(record)}");
         return new Outcome(true, null, record.Id, facts);
+    }
+
+    /// <summary>
+    /// The version each channel of root (or the single-user store's owner) points to, read from the
+    /// channels profile; the drift view compares them. A host whose channels cannot be read still
+    /// gets its other facts.
+    /// </summary>
+    static async Task<Dictionary<(string User, string Name), (string? Version, DateTimeOffset? UpdatedAt)>> ChannelVersionsAsync(
+        IRemoteShell ssh, FleetHost host, HostFacts facts, OperationLog? log, CancellationToken ct)
+    {
+        var versions = new Dictionary<(string User, string Name), (string? Version, DateTimeOffset? UpdatedAt)>();
+        if (facts.InstallType == NixInstallType.None) return versions;
+        foreach (var user in Upgrades.ChannelService.ChannelUsers(facts))
+        {
+            var r = await ssh.RunAsync(ChannelCommands.AsUser(host.User, user, ChannelsProbe.Script), null, null, ct);
+            if (r.ExitCode != 0)
+            {
+                log?.Info($"{host.Name}: {user}'s channel versions could not be read (exit {r.ExitCode})");
+                continue;
+            }
+            var report = ChannelsParser.Parse(r.StdOut);
+            foreach (var c in report.Channels) versions[(user, c.Name)] = (c.Version, report.UpdatedAt);
+        }
+        return versions;
     }
 
     /// <summary>

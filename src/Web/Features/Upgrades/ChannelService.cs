@@ -89,7 +89,7 @@ public sealed class ChannelChangeHandler(SshConnections connections, HostRefresh
             {
                 "add" => ChannelCommands.Add(p.Url!, p.Name!),
                 "remove" => ChannelCommands.Remove(p.Name!),
-                "update" => ChannelCommands.Update(p.Name),
+                "update" => ChannelCommands.Update(p.Name, bypassCache: true),
                 "rollback" => ChannelCommands.Rollback(p.Generation),
                 _ => throw new OperationFailedException($"unknown channel action {p.Action}"),
             };

@@ -134,7 +134,7 @@ public sealed class UpgradeHostHandler(SshConnections connections, HostRefresher
         {
             if (current?[1] != request.ChannelUrl)
                 await MustAsync(ssh, ChannelCommands.ForUser(facts, host.User, user, ChannelCommands.Add(request.ChannelUrl, request.ChannelName)), log, "nix-channel --add", ct);
-            await MustAsync(ssh, ChannelCommands.ForUser(facts, host.User, user, ChannelCommands.Update(request.ChannelName)), log, "nix-channel --update", ct);
+            await MustAsync(ssh, ChannelCommands.ForUser(facts, host.User, user, ChannelCommands.Update(request.ChannelName, bypassCache: true)), log, "nix-channel --update", ct);
         }
         catch (OperationFailedException)
         {

@@ -32,6 +32,8 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         public sealed record Forbidden(string Message) : Outcome;
         public sealed record Conflict(string Message) : Outcome;
         public sealed record NotFound : Outcome;
+        /// <summary>An operation was queued (rolling back every host that took an upgrade).</summary>
+        public sealed record Queued(Operation Operation) : Outcome;
     }
 
     public async Task<Outcome> CreateAsync(RequestInput input, string actor, bool allowFileUrls, CancellationToken ct)
@@ -126,6 +128,24 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         if (changed == 0) return new Outcome.Conflict($"the request is {request.Status}: it cannot {action}");
         await audit.RecordAsync(actor, $"upgrade.{action}", Target(request), null, to, ct);
         return new Outcome.Ok(await db.Upgrades.AsNoTracking().FirstAsync(r => r.Id == id, ct));
+    }
+
+    /// <summary>
+    /// Every host that took the upgrade goes back to the generation it ran before, as one
+    /// rollback-batch operation (the request's action and parallelism). The API and the page both use this.
+    /// </summary>
+    public async Task<Outcome> RollBackAllAsync(Guid id, string? reason, string actor, CancellationToken ct)
+    {
+        if (await db.Upgrades.AsNoTracking().FirstOrDefaultAsync(u => u.Id == id, ct) is not { } u) return new Outcome.NotFound();
+        var took = await db.UpgradeHosts.AsNoTracking()
+            .Where(h => h.RequestId == id && h.Status == UpgradeHostStatus.Succeeded && h.FromGeneration != null && h.Profile != null).ToListAsync(ct);
+        if (took.Count == 0) return new Outcome.Conflict("No host took this upgrade: there is nothing to roll back.");
+        reason = string.IsNullOrWhiteSpace(reason) ? $"roll back upgrade {id}" : reason;
+        var op = await queue.EnqueueAsync(Generations.RollbackBatchHandler.KindName, null, new Generations.RollbackBatchHandler.Parameters(
+            took.Select(h => h.HostId).ToList(), "", null, u.Action, reason, false, u.Parallelism,
+            took.Select(h => new Generations.RollbackBatchHandler.HostTarget(h.HostId, h.Profile!, h.FromGeneration!.Value)).ToList()), actor, ct);
+        await audit.RecordAsync(actor, "upgrade.rollback", Target(u), new { operationId = op.Id, hosts = took.Count, reason }, "queued", ct);
+        return new Outcome.Queued(op);
     }
 
     /// <summary>Approvals that count now: for the current content, not expired, not the requester's.</summary>

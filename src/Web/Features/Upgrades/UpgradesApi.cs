@@ -98,20 +98,14 @@ public static class UpgradesApi
                 await Answer(await service.ControlAsync(id, action, http.Actor(), ct), db, ct)).RequireAuthorization(Policies.Operate);
 
         upgrades.MapPost("/{id:guid}/rollback", async Task<Results<Accepted<HostsApi.OperationAccepted>, NotFound, Conflict<ProblemDetails>>> (
-            Guid id, RejectRequest? body, NixFleetDb db, OperationQueue queue, Auditor audit, HttpContext http, CancellationToken ct) =>
-        {
-            if (await db.Upgrades.AsNoTracking().FirstOrDefaultAsync(u => u.Id == id, ct) is not { } u) return TypedResults.NotFound();
-            var took = await db.UpgradeHosts.AsNoTracking()
-                .Where(h => h.RequestId == id && h.Status == UpgradeHostStatus.Succeeded && h.FromGeneration != null && h.Profile != null).ToListAsync(ct);
-            if (took.Count == 0)
-                return TypedResults.Conflict(new ProblemDetails { Title = "Nothing to roll back", Detail = "No host took this upgrade.", Status = StatusCodes.Status409Conflict });
-            var reason = string.IsNullOrWhiteSpace(body?.Reason) ? $"roll back upgrade {id}" : body.Reason;
-            var op = await queue.EnqueueAsync(RollbackBatchHandler.KindName, null, new RollbackBatchHandler.Parameters(
-                took.Select(h => h.HostId).ToList(), "", null, u.Action, reason, false, u.Parallelism,
-                took.Select(h => new RollbackBatchHandler.HostTarget(h.HostId, h.Profile!, h.FromGeneration!.Value)).ToList()), http.Actor(), ct);
-            await audit.RecordAsync(http.Actor(), "upgrade.rollback", UpgradeService.Target(u), new { operationId = op.Id, hosts = took.Count, reason }, "queued", ct);
-            return TypedResults.Accepted($"/api/v1/operations/{op.Id}", new HostsApi.OperationAccepted(op.Id));
-        }).RequireAuthorization(Policies.Operate);
+            Guid id, RejectRequest? body, UpgradeService service, HttpContext http, CancellationToken ct) =>
+            await service.RollBackAllAsync(id, body?.Reason, http.Actor(), ct) switch
+            {
+                UpgradeService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
+                UpgradeService.Outcome.NotFound => TypedResults.NotFound(),
+                UpgradeService.Outcome.Conflict c => TypedResults.Conflict(new ProblemDetails { Title = "Nothing to roll back", Detail = c.Message, Status = StatusCodes.Status409Conflict }),
+                var other => throw new InvalidOperationException($"unexpected outcome {other}"),
+            }).RequireAuthorization(Policies.Operate);
 
         var policies = api.MapGroup("/approval-policies").WithTags("Upgrades");
 
