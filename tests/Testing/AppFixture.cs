@@ -6,9 +6,12 @@ public class AppFixture : IAsyncLifetime
     public NixFleetApp App { get; private set; } = null!;
     public ApiClient Admin { get; private set; } = null!;
 
+    /// <summary>Extra environment for the NixFleet process (settings such as NixFleet__WebhookUrl).</summary>
+    protected virtual IDictionary<string, string>? Environment => null;
+
     public virtual async Task InitializeAsync()
     {
-        App = await NixFleetApp.StartAsync();
+        App = await NixFleetApp.StartAsync(environment: Environment);
         Admin = await App.ClientAsync();
     }
 

@@ -1,6 +1,7 @@
 using NixFleet.Web.Features.Accounts;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Operations;
+using NixFleet.Web.Features.Upgrades;
 
 namespace NixFleet.Web.Components;
 
@@ -23,6 +24,7 @@ public static class UiSetup
         app.MapAccountsUi();
         app.MapHostsUi();
         app.MapOperationsUi();
+        app.MapUpgradesUi();
         app.MapRazorComponents<App>();
     }
 }

@@ -295,6 +295,8 @@ public static class UpgradeHostStatus
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
     public const string RolledBack = "rolled-back";
+    /// <summary>"Roll back every host that took it" queued a rollback for this host: its operation says how it went.</summary>
+    public const string RollingBack = "rolling-back";
     /// <summary>The rollout stopped before this host's turn.</summary>
     public const string NotStarted = "not-started";
 }

@@ -21,6 +21,9 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
         public ChannelServer Channels { get; private set; } = null!;
         public Dictionary<string, Guid> Ids { get; } = [];
         public ApiClient Approver { get; private set; } = null!;
+        public WebhookReceiver Webhook { get; } = new();
+
+        protected override IDictionary<string, string>? Environment => new Dictionary<string, string> { ["NixFleet__WebhookUrl"] = Webhook.Url };
 
         public override async Task InitializeAsync()
         {
@@ -28,10 +31,11 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
             Fleet = await TestFleet.StartAsync("upgrades",
                 ("nixos", "up-a", "127.0.0.150"),
                 ("nixos", "up-b", "127.0.0.151"),
-                ("nixos", "up-c", "127.0.0.152"));
+                ("nixos", "up-c", "127.0.0.152"),
+                ("multi", "up-nix", "127.0.0.153"));
             await base.InitializeAsync();
             await Admin.ImportKeyAsync(Fleet.PrivateKey);
-            foreach (var h in Fleet.Hosts) Ids[h.Name] = await Admin.AddTrustedHostAsync(h.Name, h.Address, "up");
+            foreach (var h in Fleet.Hosts) Ids[h.Name] = await Admin.AddTrustedHostAsync(h.Name, h.Address, h.Kind == "nixos" ? "up" : "up-nix");
             await Admin.CreateUserAsync("approver@example.test", "Role-pass-123", "Approver");
             Approver = await App.ClientAsync("approver@example.test", "Role-pass-123");
         }
@@ -42,10 +46,60 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
             await base.DisposeAsync();
             await Fleet.DisposeAsync();
             await Channels.DisposeAsync();
+            Webhook.Dispose();
         }
     }
 
+    /// <summary>Receives NixFleet's webhook POSTs on 127.0.0.1 and keeps their JSON bodies.</summary>
+    public sealed class WebhookReceiver : IDisposable
+    {
+        readonly HttpListener _listener = new();
+        readonly List<JsonElement> _events = [];
+
+        public WebhookReceiver()
+        {
+            var port = System.Net.Sockets.TcpListener.Create(0) is var probe ? Start(probe) : 0;
+            Url = $"http://127.0.0.1:{port}/hooks/";
+            _listener.Prefixes.Add(Url);
+            _listener.Start();
+            _ = Task.Run(LoopAsync);
+        }
+
+        static int Start(System.Net.Sockets.TcpListener probe)
+        {
+            probe.Start();
+            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            return port;
+        }
+
+        public string Url { get; }
+
+        public IReadOnlyList<JsonElement> Events { get { lock (_events) return _events.ToList(); } }
+
+        async Task LoopAsync()
+        {
+            while (_listener.IsListening)
+            {
+                HttpListenerContext context;
+                try { context = await _listener.GetContextAsync(); }
+                catch (Exception) { return; }
+                using (var reader = new StreamReader(context.Request.InputStream))
+                {
+                    var body = JsonDocument.Parse(await reader.ReadToEndAsync()).RootElement.Clone();
+                    lock (_events) _events.Add(body);
+                }
+                context.Response.StatusCode = 204;
+                context.Response.Close();
+            }
+        }
+
+        public void Dispose() => _listener.Close();
+    }
+
     Task<string> Sh(string host, string script) => _fleet.ShAsync(host, script);
+
+    IEnumerable<FleetHostInfo> NixosHosts => _fleet.Hosts.Where(h => h.Kind == "nixos");
 
     /// <summary>What a host's upgrade-relevant state is: channels, channels profile, system profile, running system.</summary>
     async Task<(string Channels, string ChannelsProfile, string Profile, string Running)> StateAsync(string host) => (
@@ -87,9 +141,9 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
     [Fact]
     public async Task ApprovedRollout_SwitchesEveryHostToTheNextRelease_CanaryFirst_ThenOneHostAtATime_AndCanBeRolledBackInOneClick()
     {
-        foreach (var h in _fleet.Hosts) await ResetAsync(h.Name);
+        foreach (var h in NixosHosts) await ResetAsync(h.Name);
         var before = new Dictionary<string, (string Channels, string ChannelsProfile, string Profile, string Running)>();
-        foreach (var h in _fleet.Hosts) before[h.Name] = await StateAsync(h.Name);
+        foreach (var h in NixosHosts) before[h.Name] = await StateAsync(h.Name);
         var url = fixture.Channels.Url("nixos-24.11");
 
         var run = await RequestAndApproveAsync(new
@@ -100,7 +154,14 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
 
         var upgrade = run.GetProperty("upgrade");
         Assert.True(upgrade.GetProperty("status").GetString() == "succeeded", run.ToString());
-        foreach (var h in _fleet.Hosts)
+        // The outside heard the whole story, in order.
+        var upgradeId = upgrade.GetProperty("id").GetGuid();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        List<string?> events;
+        while ((events = fixture.Webhook.Events.Where(e => e.GetProperty("upgradeId").GetGuid() == upgradeId).Select(e => e.GetProperty("event").GetString()).ToList()).Count < 4 && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.Equal(["requested", "approved", "started", "finished"], events);
+        foreach (var h in NixosHosts)
         {
             var (channels, channelsProfile, profile, running) = await StateAsync(h.Name);
             Assert.Equal($"nixos {url}", channels);
@@ -127,9 +188,10 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
 
         // One click: every host that took it goes back to the generation it ran before.
         var rollback = await _api.PostJsonAsync($"/api/v1/upgrades/{upgrade.GetProperty("id").GetGuid()}/rollback", new { reason = "24.11 breaks the app" }, HttpStatusCode.Accepted);
+        Assert.Equal(HttpStatusCode.Conflict, (await _api.PostAsync($"/api/v1/upgrades/{upgrade.GetProperty("id").GetGuid()}/rollback", new { reason = "again" })).StatusCode);
         var back = await _api.WaitForOperationAsync(rollback.GetProperty("operationId").GetGuid(), TimeSpan.FromMinutes(3));
         Assert.True(back.GetProperty("status").GetString() == "succeeded", back.ToString());
-        foreach (var h in _fleet.Hosts)
+        foreach (var h in NixosHosts)
         {
             Assert.Equal("system-3-link", await Sh(h.Name, $"readlink {SystemProfile}"));
             Assert.Equal(before[h.Name].Running, await Sh(h.Name, "readlink /run/current-system"));
@@ -139,9 +201,9 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
     [Fact]
     public async Task FailingHealthCheckOnTheCanary_StopsTheRollout_RollsTheCanaryBack_AndLeavesTheRestUntouched()
     {
-        foreach (var h in _fleet.Hosts) await ResetAsync(h.Name);
+        foreach (var h in NixosHosts) await ResetAsync(h.Name);
         var before = new Dictionary<string, (string Channels, string ChannelsProfile, string Profile, string Running)>();
-        foreach (var h in _fleet.Hosts) before[h.Name] = await StateAsync(h.Name);
+        foreach (var h in NixosHosts) before[h.Name] = await StateAsync(h.Name);
 
         var run = await RequestAndApproveAsync(new
         {
@@ -154,7 +216,7 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
         var canaryRow = upgrade.GetProperty("hosts").EnumerateArray().Single(h => h.GetProperty("wave").GetInt32() == 0);
         Assert.Equal("rolled-back", canaryRow.GetProperty("status").GetString());
         Assert.Contains("exited 3", canaryRow.GetProperty("error").GetString());
-        foreach (var h in _fleet.Hosts)
+        foreach (var h in NixosHosts)
         {
             var now = await StateAsync(h.Name);
             Assert.Equal(before[h.Name].Running, now.Running);
@@ -193,9 +255,9 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
     [Fact]
     public async Task AHostUnreachableMidRollout_StopsIt_AfterTheHostsAlreadyDone()
     {
-        foreach (var h in _fleet.Hosts) await ResetAsync(h.Name);
-        var first = _fleet.Hosts.OrderBy(h => h.Name).First();
-        var lost = _fleet.Hosts.OrderBy(h => h.Name).Last();
+        foreach (var h in NixosHosts) await ResetAsync(h.Name);
+        var first = NixosHosts.OrderBy(h => h.Name).First();
+        var lost = NixosHosts.OrderBy(h => h.Name).Last();
         await _fleet.StopHostAsync(lost.Name);
         try
         {
@@ -220,5 +282,91 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
             var scanned = await _api.PostJsonAsync($"/api/v1/hosts/{id}/host-key/scan", null, HttpStatusCode.OK);
             await _api.PostJsonAsync($"/api/v1/hosts/{id}/host-key/accept", new { fingerprint = scanned.GetProperty("hostKey").GetProperty("fingerprint").GetString() }, HttpStatusCode.OK);
         }
+    }
+
+    [Fact]
+    public async Task NixOnlyHost_UpdatesItsChannel_AndUpgradesTheProfileWithNixEnv()
+    {
+        const string host = "up-nix";
+        var before = await Sh(host, "nix-env -q | sort");
+        Assert.Contains("hello-1.0", before);
+        var generation = await Sh(host, "readlink /nix/var/nix/profiles/default");
+
+        var run = await RequestAndApproveAsync(new
+        {
+            tag = "up-nix", channel = new { name = "nixpkgs", url = fixture.Channels.Url("nixpkgs-new") }, action = "switch",
+            healthCommand = "/nix/var/nix/profiles/default/bin/hello | grep -q v2", reason = "newer hello",
+        });
+
+        var upgrade = run.GetProperty("upgrade");
+        Assert.True(upgrade.GetProperty("status").GetString() == "succeeded", run.ToString());
+        var after = await Sh(host, "nix-env -q | sort");
+        Assert.Contains("hello-2.0", after);
+        Assert.DoesNotContain("hello-1.0", after);
+        var row = HostRow(upgrade, fixture.Ids[host]);
+        Assert.Equal("/nix/var/nix/profiles/default", row.GetProperty("profile").GetString());
+        Assert.Equal(int.Parse(generation.Split('-')[1]), row.GetProperty("fromGeneration").GetInt32());
+        Assert.Equal($"default-{row.GetProperty("toGeneration").GetInt32()}-link", await Sh(host, "readlink /nix/var/nix/profiles/default"));
+        Assert.Contains(fixture.Channels.Url("nixpkgs-new"), await Sh(host, "nix-channel --list"));
+    }
+
+    [Fact]
+    public async Task WebProcessKilledMidRollout_ResumesAndFinishes_WithoutUpgradingAHostTwice()
+    {
+        var h = _fleet.Named("up-c");
+        await ResetAsync(h.Name);
+        await Sh(h.Name, "echo 8 > /etc/nixfleet-test/slow-activation");
+        var activations = int.Parse(await Sh(h.Name, "cat /var/lib/nixfleet-test/activations 2>/dev/null | wc -l"));
+        try
+        {
+            // The only node on its database, so that it is the one running the rollout when it is killed.
+            var database = await TestPostgres.NewDatabaseAsync();
+            var doomed = await NixFleetApp.StartAsync(database);
+            Guid upgradeId, rolloutId;
+            using (var api = await doomed.ClientAsync())
+            {
+                await api.ImportKeyAsync(_fleet.PrivateKey);
+                var id = await api.AddTrustedHostAsync("killed-mid-upgrade", h.Address);
+                await api.CreateUserAsync("approver@example.test", "Role-pass-123", "Approver");
+                upgradeId = (await api.PostJsonAsync("/api/v1/upgrades", new
+                {
+                    hostIds = new[] { id }, channel = new { name = "nixos", url = fixture.Channels.Url("nixos-24.11") }, action = "switch", reason = "kill test",
+                }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
+                using var approver = await doomed.ClientAsync("approver@example.test", "Role-pass-123");
+                rolloutId = (await approver.PostJsonAsync($"/api/v1/upgrades/{upgradeId}/approve", null, HttpStatusCode.OK)).GetProperty("operationId").GetGuid();
+                // Wait until the host's activation runs (detached, slowed down by the host).
+                var deadline = DateTime.UtcNow.AddSeconds(90);
+                while (!await ActivatingAsync(api, rolloutId))
+                {
+                    if (DateTime.UtcNow > deadline) throw new TimeoutException("the activation never started");
+                    await Task.Delay(200);
+                }
+            }
+            await doomed.KillAsync();
+            await doomed.DisposeAsync();
+
+            await using var restarted = await NixFleetApp.StartAsync(database);
+            using var survivor = await restarted.ClientAsync();
+            var done = await survivor.WaitForOperationAsync(rolloutId, TimeSpan.FromMinutes(3));
+
+            var upgrade = await survivor.GetJsonAsync($"/api/v1/upgrades/{upgradeId}");
+            Assert.True(upgrade.GetProperty("status").GetString() == "succeeded", $"{done}\n{upgrade}\n{await survivor.LogTextAsync(rolloutId)}");
+            Assert.Equal("system-4-link", await Sh(h.Name, $"readlink {SystemProfile}"));
+            Assert.Equal("", await Sh(h.Name, $"ls -d {SystemProfile}-5-link 2>/dev/null || true"));
+            // One activation, by the first attempt, followed to its end by the second.
+            Assert.Equal(activations + 1, int.Parse(await Sh(h.Name, "wc -l < /var/lib/nixfleet-test/activations")));
+            Assert.Equal(await Sh(h.Name, "readlink /run/current-system"), await Sh(h.Name, $"readlink -f {SystemProfile}-4-link"));
+        }
+        finally
+        {
+            await ResetAsync(h.Name);
+        }
+    }
+
+    static async Task<bool> ActivatingAsync(ApiClient api, Guid rolloutId)
+    {
+        foreach (var part in (await api.GetJsonAsync($"/api/v1/operations?parentId={rolloutId}")).EnumerateArray())
+            if ((await api.LogTextAsync(part.GetProperty("id").GetGuid())).Contains("detached from this connection")) return true;
+        return false;
     }
 }

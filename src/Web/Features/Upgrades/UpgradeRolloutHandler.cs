@@ -61,14 +61,15 @@ public sealed class UpgradeRolloutHandler(Auditor audit, Webhooks webhooks, ILog
                 if (!failed.IsEmpty || await StopReasonAsync(context, request.Id, log, token) is not null) return;
                 if (!hosts.TryGetValue(row.HostId, out var host))
                 {
-                    await MarkAsync(context, request.Id, row.HostId, UpgradeHostStatus.Failed, "the host no longer exists");
+                    await MarkFailedAsync(context, request.Id, row.HostId, "the host no longer exists");
                     failed.Add(row);
                     return;
                 }
                 var part = await children.RunAsync(host, UpgradeHostHandler.KindName, new UpgradeHostHandler.Parameters(request.Id), token);
                 if (part.Status != OperationStatus.Succeeded)
                 {
-                    if (part.Status == "skipped") await MarkAsync(context, request.Id, row.HostId, UpgradeHostStatus.Failed, part.Error);
+                    // A part that failed before it could say so itself (busy host, untrusted key) is marked here.
+                    await MarkFailedAsync(context, request.Id, row.HostId, part.Error ?? part.Status);
                     failed.Add(row);
                 }
             });
@@ -99,7 +100,7 @@ public sealed class UpgradeRolloutHandler(Auditor audit, Webhooks webhooks, ILog
         {
             var names = string.Join(", ", failed.Select(f => hosts.TryGetValue(f.HostId, out var h) ? h.Name : f.HostId.ToString()).Order());
             await FinishAsync(db, request, UpgradeStatus.Failed, $"stopped at the first failure: {names}", context);
-            throw new OperationFailedException($"the rollout stopped: {names} failed{(request.AutoRollback ? " and were rolled back" : "")}", summary);
+            throw new OperationFailedException($"the rollout stopped: {names} failed{(summary.rolledBack > 0 ? $"; {summary.rolledBack} rolled back to what they ran before" : "")}", summary);
         }
         await FinishAsync(db, request, UpgradeStatus.Succeeded, null, context);
         logger.LogInformation("Upgrade {Id} rolled out to {Count} host(s)", request.Id, summary.succeeded);
@@ -159,11 +160,12 @@ public sealed class UpgradeRolloutHandler(Auditor audit, Webhooks webhooks, ILog
         return null;
     }
 
-    static async Task MarkAsync(OperationContext context, Guid requestId, Guid hostId, string status, string? error)
+    static async Task MarkFailedAsync(OperationContext context, Guid requestId, Guid hostId, string? error)
     {
         await using var scope = context.Services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<NixFleetDb>().UpgradeHosts.Where(h => h.RequestId == requestId && h.HostId == hostId)
-            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, status).SetProperty(h => h.Error, error), CancellationToken.None);
+        await scope.ServiceProvider.GetRequiredService<NixFleetDb>().UpgradeHosts
+            .Where(h => h.RequestId == requestId && h.HostId == hostId && h.Status != UpgradeHostStatus.Failed)
+            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, UpgradeHostStatus.Failed).SetProperty(h => h.Error, h => h.Error ?? error), CancellationToken.None);
     }
 
     async Task FinishAsync(NixFleetDb db, UpgradeRequest request, string status, string? reason, OperationContext context)

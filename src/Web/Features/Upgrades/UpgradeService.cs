@@ -144,6 +144,10 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         var op = await queue.EnqueueAsync(Generations.RollbackBatchHandler.KindName, null, new Generations.RollbackBatchHandler.Parameters(
             took.Select(h => h.HostId).ToList(), "", null, u.Action, reason, false, u.Parallelism,
             took.Select(h => new Generations.RollbackBatchHandler.HostTarget(h.HostId, h.Profile!, h.FromGeneration!.Value)).ToList()), actor, ct);
+        // Marked now, so a second click finds nothing left to roll back; the operation tells how each host went.
+        var ids = took.Select(h => h.HostId).ToList();
+        await db.UpgradeHosts.Where(h => h.RequestId == id && ids.Contains(h.HostId))
+            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, UpgradeHostStatus.RollingBack).SetProperty(h => h.RollbackOperationId, op.Id), ct);
         await audit.RecordAsync(actor, "upgrade.rollback", Target(u), new { operationId = op.Id, hosts = took.Count, reason }, "queued", ct);
         return new Outcome.Queued(op);
     }
