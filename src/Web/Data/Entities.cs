@@ -269,6 +269,8 @@ public sealed class UpgradeRequest
     /// <summary>The hash the rollout started with: it checks the request still has it.</summary>
     public string? ApprovedHash { get; set; }
     public Guid? OperationId { get; set; }
+    /// <summary>The last "upgrade-preview": what the upgrade would change, built without activating.</summary>
+    public Guid? PreviewOperationId { get; set; }
     public string? DecidedBy { get; set; }
     public string? DecisionReason { get; set; }
     public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;

@@ -44,6 +44,8 @@ public static class FeaturesSetup
         s.AddOperationHandler<Upgrades.UpgradeRolloutHandler>();
         s.AddOperationHandler<Upgrades.UpgradeHostHandler>();
         s.AddOperationHandler<Upgrades.ChannelChangeHandler>();
+        s.AddOperationHandler<Upgrades.ChannelBatchHandler>();
+        s.AddOperationHandler<Upgrades.UpgradePreviewHandler>();
         // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
         s.AddTransient<OperationJob>();
     }

@@ -65,6 +65,7 @@ public sealed class RoleTests(RoleTests.Fixture fixture) : IClassFixture<RoleTes
         ("DELETE", "/api/v1/hosts/{id}/channels", "Operator"),
         ("POST", "/api/v1/hosts/{id}/channels/update", "Operator"),
         ("POST", "/api/v1/hosts/{id}/channels/rollback", "Operator"),
+        ("POST", "/api/v1/channel-changes", "Operator"),
         ("GET", "/api/v1/upgrades", "Viewer"),
         ("POST", "/api/v1/upgrades", "Operator"),
         ("GET", "/api/v1/upgrades/{id}", "Viewer"),

@@ -369,4 +369,28 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
             if ((await api.LogTextAsync(part.GetProperty("id").GetGuid())).Contains("detached from this connection")) return true;
         return false;
     }
+
+    [Fact]
+    public async Task BeforeApproval_ThePreviewBuildsTheNewSystem_ShowsTheClosureDifference_AndChangesNothing()
+    {
+        const string host = "up-b";
+        await ResetAsync(host);
+        var before = await StateAsync(host);
+        var storeBefore = await Sh(host, "ls /nix/var/nix/profiles/per-user/root");
+
+        var created = await _api.PostJsonAsync("/api/v1/upgrades", new
+        {
+            hostIds = new[] { fixture.Ids[host] }, channel = new { name = "nixos", url = fixture.Channels.Url("nixos-24.11") }, action = "switch", reason = "preview only",
+        }, HttpStatusCode.Created);
+        var preview = await _api.WaitForOperationAsync(created.GetProperty("previewOperationId").GetGuid(), TimeSpan.FromMinutes(3));
+
+        Assert.True(preview.GetProperty("status").GetString() == "succeeded", $"{preview}\n{await _api.LogTextAsync(preview.GetProperty("id").GetGuid())}");
+        var result = preview.GetProperty("result");
+        Assert.StartsWith("24.11", result.GetProperty("newVersion").GetString());
+        Assert.Equal(before.Running, result.GetProperty("currentSystem").GetString());
+        Assert.NotEmpty(result.GetProperty("diff").GetProperty("changes").EnumerateArray());
+        Assert.Equal(before, await StateAsync(host));
+        Assert.Equal(storeBefore, await Sh(host, "ls /nix/var/nix/profiles/per-user/root"));
+        await fixture.Approver.PostJsonAsync($"/api/v1/upgrades/{created.GetProperty("id").GetGuid()}/reject", new { reason = "only a preview" }, HttpStatusCode.OK);
+    }
 }

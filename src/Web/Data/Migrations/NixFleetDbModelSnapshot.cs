@@ -899,6 +899,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.Property<int>("PauseSeconds")
                         .HasColumnType("integer");
 
+                    b.Property<Guid?>("PreviewOperationId")
+                        .HasColumnType("uuid");
+
                     b.Property<string>("Reason")
                         .IsRequired()
                         .HasMaxLength(500)

@@ -46,6 +46,7 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         await db.SaveChangesAsync(ct);
         await audit.RecordAsync(actor, "upgrade.request", Target(request), Describe(request), "pending", ct);
         await webhooks.SendAsync("requested", request, actor, null, ct);
+        await PreviewAsync(request, actor, ct);
         return new Outcome.Ok(request);
     }
 
@@ -65,6 +66,7 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         db.UpgradeHosts.AddRange(Waves(request));
         await db.SaveChangesAsync(ct);
         await audit.RecordAsync(actor, "upgrade.change", Target(request), new { before, after = request.Hash, request = Describe(request) }, "pending", ct);
+        await PreviewAsync(request, actor, ct);
         return new Outcome.Ok(request);
     }
 
@@ -150,6 +152,22 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
             .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, UpgradeHostStatus.RollingBack).SetProperty(h => h.RollbackOperationId, op.Id), ct);
         await audit.RecordAsync(actor, "upgrade.rollback", Target(u), new { operationId = op.Id, hosts = took.Count, reason }, "queued", ct);
         return new Outcome.Queued(op);
+    }
+
+    /// <summary>
+    /// Queues a preview on the first host to be upgraded (a canary if there is one): the new system
+    /// built, not activated, and its difference with what runs, for the approvers to read.
+    /// </summary>
+    async Task PreviewAsync(UpgradeRequest request, string actor, CancellationToken ct)
+    {
+        var first = request.CanaryHostIds.FirstOrDefault();
+        if (first == Guid.Empty)
+            first = await db.UpgradeHosts.AsNoTracking().Where(h => h.RequestId == request.Id).OrderBy(h => h.Wave)
+                .Join(db.Hosts, u => u.HostId, h => h.Id, (u, h) => new { u.Wave, h.Name, h.Id }).OrderBy(x => x.Wave).ThenBy(x => x.Name).Select(x => x.Id).FirstOrDefaultAsync(ct);
+        if (first == Guid.Empty) return;
+        var op = await queue.EnqueueAsync(UpgradePreviewHandler.KindName, first, new UpgradePreviewHandler.Parameters(request.Id), actor, ct);
+        request.PreviewOperationId = op.Id;
+        await db.Upgrades.Where(r => r.Id == request.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.PreviewOperationId, op.Id), ct);
     }
 
     /// <summary>Approvals that count now: for the current content, not expired, not the requester's.</summary>

@@ -25,12 +25,14 @@ public static class UpgradesApi
         Guid Id, string Status, string Reason, string RequestedBy, IReadOnlyList<Guid> HostIds, string? Tag, UpgradeService.ChannelInput Channel,
         string Action, IReadOnlyList<Guid> Canary, int BatchSize, int Parallelism, int PauseSeconds, string? HealthCommand, bool AutoRollback,
         string Hash, int Revision, int RequiredApprovals, IReadOnlyList<ApprovalDto> Approvals, IReadOnlyList<UpgradeHostDto> Hosts,
-        Guid? OperationId, string? DecidedBy, string? DecisionReason, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt);
+        Guid? OperationId, string? DecidedBy, string? DecisionReason, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt,
+        Guid? PreviewOperationId = null);
 
     public sealed record ChannelRequest(string? Name, string? Url);
     public sealed record ChannelUpdateRequest(string? Name);
     public sealed record ChannelRollbackRequest(int? Generation);
     public sealed record RejectRequest(string? Reason);
+    public sealed record ChannelBatchRequest(IReadOnlyList<Guid>? HostIds, string? Tag, string? Action, string? Name, string? Url, int? Generation, JsonElement? Parallelism);
     public sealed record ApprovalPolicyDto(string? Tag, int RequiredApprovals, int ApprovalTtlMinutes);
 
     public static RouteGroupBuilder MapUpgradesApi(this RouteGroupBuilder api)
@@ -58,6 +60,19 @@ public static class UpgradesApi
 
         hosts.MapPost("/rollback", (Guid id, ChannelRollbackRequest? body, ChannelService channels, HttpContext http, IOptions<NixFleetOptions> o, CancellationToken ct) =>
             ChangeAsync(id, new ChannelChangeHandler.Parameters("rollback", null, null, body?.Generation), channels, http, o, ct)).RequireAuthorization(Policies.Operate);
+
+        api.MapPost("/channel-changes", async Task<Results<Accepted<HostsApi.OperationAccepted>, ValidationProblem>> (
+            ChannelBatchRequest body, ChannelService channels, HttpContext http, IOptions<NixFleetOptions> o, CancellationToken ct) =>
+        {
+            var parallelism = Maintenance.MaintenanceInput.ReadParallelism(body.Parallelism, 4, new Dictionary<string, string[]>());
+            return await channels.RequestBatchAsync(body.HostIds, body.Tag, new ChannelChangeHandler.Parameters(body.Action ?? "", body.Name, body.Url, body.Generation),
+                parallelism, http.Actor(), o.Value.AllowFileChannelUrls, ct) switch
+            {
+                ChannelService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
+                ChannelService.Outcome.Invalid i => TypedResults.ValidationProblem(i.Errors),
+                var other => throw new InvalidOperationException($"unexpected outcome {other}"),
+            };
+        }).WithTags("Channels").RequireAuthorization(Policies.Operate);
 
         var upgrades = api.MapGroup("/upgrades").WithTags("Upgrades");
 
@@ -171,6 +186,6 @@ public static class UpgradesApi
             approvals.Select(a => new ApprovalDto(a.Approver, a.At, a.ExpiresAt, a.Hash == u.Hash && a.ExpiresAt > now && a.Approver != u.RequestedBy)).ToList(),
             rows.OrderBy(h => h.Wave).ThenBy(h => names.GetValueOrDefault(h.HostId)).Select(h => new UpgradeHostDto(h.HostId, names.GetValueOrDefault(h.HostId), h.Wave, h.Status,
                 h.Profile, h.FromGeneration, h.ToGeneration, h.FromStorePath, h.ToStorePath, h.Error, h.OperationId, h.RollbackOperationId)).ToList(),
-            u.OperationId, u.DecidedBy, u.DecisionReason, u.CreatedAt, u.StartedAt, u.FinishedAt);
+            u.OperationId, u.DecidedBy, u.DecisionReason, u.CreatedAt, u.StartedAt, u.FinishedAt, u.PreviewOperationId);
     }
 }

@@ -53,6 +53,7 @@ namespace NixFleet.Web.Data.Migrations
                     RequiredApprovals = table.Column<int>(type: "integer", nullable: false),
                     ApprovedHash = table.Column<string>(type: "text", nullable: true),
                     OperationId = table.Column<Guid>(type: "uuid", nullable: true),
+                    PreviewOperationId = table.Column<Guid>(type: "uuid", nullable: true),
                     DecidedBy = table.Column<string>(type: "text", nullable: true),
                     DecisionReason = table.Column<string>(type: "text", nullable: true),
                     CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),

@@ -13,7 +13,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace NixFleet.Web.Data.Migrations
 {
     [DbContext(typeof(NixFleetDb))]
-    [Migration("20261123170047_Upgrades")]
+    [Migration("20261123171907_Upgrades")]
     partial class Upgrades
     {
         /// <inheritdoc />
@@ -901,6 +901,9 @@ namespace NixFleet.Web.Data.Migrations
 
                     b.Property<int>("PauseSeconds")
                         .HasColumnType("integer");
+
+                    b.Property<Guid?>("PreviewOperationId")
+                        .HasColumnType("uuid");
 
                     b.Property<string>("Reason")
                         .IsRequired()
