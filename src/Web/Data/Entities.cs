@@ -261,6 +261,8 @@ public sealed class UpgradeRequest
     /// <summary>A shell command run as root on each host after its upgrade; exit 0 is healthy.</summary>
     public string? HealthCommand { get; set; }
     public bool AutoRollback { get; set; }
+    /// <summary>The rollout may start only until then (UTC); a request whose window passed waits for a decision.</summary>
+    public DateTimeOffset? NotAfter { get; set; }
     public string Status { get; set; } = UpgradeStatus.Pending;
     /// <summary>SHA-256 of what is being asked (<see cref="UpgradeRequest"/>'s content); approvals count only for this hash.</summary>
     public required string Hash { get; set; }

@@ -174,8 +174,31 @@ public sealed class UpgradeApprovalTests(UpgradeApprovalTests.Fixture fixture) :
         await _admin.WaitForOperationAsync(rollouts[0].GetProperty("id").GetGuid(), TimeSpan.FromMinutes(2));
     }
 
+    [Fact]
+    public async Task ARequestWhoseWindowPassed_IsNotStartedLate_ItWaitsForADecision()
+    {
+        var body = new
+        {
+            tag = "approvals", channel = new { name = "nixos", url = "https://channels.example.test/nixos-24.11" }, action = "switch", reason = "short window",
+            notAfter = DateTimeOffset.UtcNow.AddSeconds(2),
+        };
+        var id = (await CreateAsync(body)).GetProperty("id").GetGuid();
+        await ApproveAsync("approver1", id);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var missed = await ValidationTests.AuditRows(_app.ConnectionString, "upgrade.window-missed");
+
+        Assert.Equal(HttpStatusCode.OK, (await ApproveAsync("approver2", id)).StatusCode);
+
+        var now = await GetAsync(id);
+        Assert.Equal("pending", now.GetProperty("status").GetString());
+        Assert.Equal(2, Counting(now));
+        Assert.Equal(JsonValueKind.Null, now.GetProperty("operationId").ValueKind);
+        Assert.Equal(missed + 1, await ValidationTests.AuditRows(_app.ConnectionString, "upgrade.window-missed"));
+    }
+
     public static TheoryData<string, object> BadRequests() => new()
     {
+        { "notAfter", new { tag = "approvals", channel = new { name = "nixos", url = "https://x.test/c" }, action = "switch", reason = "r", notAfter = DateTimeOffset.UtcNow.AddMinutes(-1) } },
         { "channel.name", new { tag = "approvals", channel = new { name = "nixos; rm -rf /", url = "https://x.test/c" }, action = "switch", reason = "r" } },
         { "channel.name", new { tag = "approvals", channel = new { name = "$(reboot)", url = "https://x.test/c" }, action = "switch", reason = "r" } },
         { "channel.name", new { tag = "approvals", channel = new { name = "-rf", url = "https://x.test/c" }, action = "switch", reason = "r" } },

@@ -890,6 +890,9 @@ namespace NixFleet.Web.Data.Migrations
                         .IsRequired()
                         .HasColumnType("uuid[]");
 
+                    b.Property<DateTimeOffset?>("NotAfter")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<Guid?>("OperationId")
                         .HasColumnType("uuid");
 

@@ -35,6 +35,17 @@ public sealed class UpgradeRolloutHandler(Auditor audit, Webhooks webhooks, ILog
             await FinishAsync(db, request, UpgradeStatus.Failed, "the request changed after it was approved: nothing was run", context);
             throw new OperationFailedException("the request is not what was approved (its content changed): nothing was run");
         }
+        if (request.NotAfter is { } notAfter && DateTimeOffset.UtcNow > notAfter &&
+            !await db.UpgradeHosts.AnyAsync(h => h.RequestId == request.Id && h.Status != UpgradeHostStatus.Pending, ct))
+        {
+            // Started too late (NixFleet was down, or the queue was long): nothing ran, so it goes back to waiting.
+            await db.Upgrades.Where(r => r.Id == request.Id && r.Status == UpgradeStatus.Running)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, UpgradeStatus.Pending).SetProperty(r => r.OperationId, (Guid?)null)
+                    .SetProperty(r => r.StartedAt, (DateTimeOffset?)null)
+                    .SetProperty(r => r.DecisionReason, $"its window ended at {notAfter:u} before the rollout could start; it waits for a decision"), ct);
+            await audit.RecordAsync("nixfleet", "upgrade.window-missed", UpgradeService.Target(request), new { notAfter, operationId = context.Operation.Id }, "pending", ct);
+            throw new OperationFailedException($"the request's window ended at {notAfter:u} before the rollout could start: nothing ran; it waits for a decision");
+        }
         if (!context.IsRecovery) await webhooks.SendAsync("started", request, null, null, ct);
 
         var rows = await db.UpgradeHosts.AsNoTracking().Where(h => h.RequestId == request.Id).ToListAsync(ct);

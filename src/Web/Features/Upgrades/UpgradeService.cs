@@ -23,7 +23,7 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
 
     public sealed record RequestInput(
         IReadOnlyList<Guid>? HostIds, string? Tag, ChannelInput? Channel, string? Action, JsonElement? Canary, JsonElement? BatchSize,
-        JsonElement? Parallelism, JsonElement? PauseSeconds, string? HealthCommand, bool? AutoRollback, string? Reason);
+        JsonElement? Parallelism, JsonElement? PauseSeconds, string? HealthCommand, bool? AutoRollback, string? Reason, DateTimeOffset? NotAfter = null);
 
     public abstract record Outcome
     {
@@ -186,6 +186,12 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         if (request.Status != UpgradeStatus.Pending) return;
         var valid = await ValidApprovalsAsync(request, ct);
         if (valid.Select(a => a.Approver).Distinct().Count() < request.RequiredApprovals) return;
+        if (request.NotAfter is { } notAfter && DateTimeOffset.UtcNow > notAfter)
+        {
+            // Never late: the request waits for a decision (a new window, or a rejection).
+            await audit.RecordAsync("nixfleet", "upgrade.window-missed", Target(request), new { notAfter }, "pending", ct);
+            return;
+        }
 
         var op = OperationQueue.NewOperation(UpgradeRolloutHandler.KindName, null, new UpgradeRolloutHandler.Parameters(id), $"upgrade:{id}");
         var strategy = db.Database.CreateExecutionStrategy();
@@ -229,6 +235,7 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         if (health is not null && (health.Length > 500 || health.Any(char.IsControl)))
             errors["healthCommand"] = ["The health command is one line of at most 500 characters (run with sh -c as root on each host)."];
         if (GenerationsReason(input.Reason) is { } reasonError) errors["reason"] = [reasonError];
+        if (input.NotAfter is { } notAfter && notAfter <= DateTimeOffset.UtcNow) errors["notAfter"] = ["The window must end in the future."];
 
         var hosts = errors.ContainsKey("hostIds") || errors.ContainsKey("tag") ? [] :
             tag is not null
@@ -253,6 +260,7 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         r.PauseSeconds = pause;
         r.HealthCommand = health;
         r.AutoRollback = input.AutoRollback ?? false;
+        r.NotAfter = input.NotAfter?.ToUniversalTime();
         r.Reason = input.Reason!.Trim();
         r.Hash = HashOf(r);
         r.RequiredApprovals = await RequiredApprovalsAsync(r.HostIds, ct);
@@ -316,7 +324,7 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         var content = JsonSerializer.Serialize(new
         {
             hostIds = r.HostIds.Order().ToList(), r.Tag, r.ChannelName, r.ChannelUrl, r.Action, canary = r.CanaryHostIds.Order().ToList(),
-            r.BatchSize, r.Parallelism, r.PauseSeconds, r.HealthCommand, r.AutoRollback, r.Reason,
+            r.BatchSize, r.Parallelism, r.PauseSeconds, r.HealthCommand, r.AutoRollback, r.Reason, r.NotAfter,
         }, JsonSerializerOptions.Web);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)));
     }
@@ -328,6 +336,6 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
     static object Describe(UpgradeRequest r) => new
     {
         r.HostIds, r.Tag, channel = new { name = r.ChannelName, url = r.ChannelUrl }, r.Action, canary = r.CanaryHostIds, r.BatchSize,
-        r.Parallelism, r.PauseSeconds, r.HealthCommand, r.AutoRollback, r.Reason, r.Hash, r.RequiredApprovals,
+        r.Parallelism, r.PauseSeconds, r.HealthCommand, r.AutoRollback, r.Reason, r.NotAfter, r.Hash, r.RequiredApprovals,
     };
 }

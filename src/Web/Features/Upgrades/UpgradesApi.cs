@@ -26,7 +26,7 @@ public static class UpgradesApi
         string Action, IReadOnlyList<Guid> Canary, int BatchSize, int Parallelism, int PauseSeconds, string? HealthCommand, bool AutoRollback,
         string Hash, int Revision, int RequiredApprovals, IReadOnlyList<ApprovalDto> Approvals, IReadOnlyList<UpgradeHostDto> Hosts,
         Guid? OperationId, string? DecidedBy, string? DecisionReason, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt,
-        Guid? PreviewOperationId = null);
+        Guid? PreviewOperationId = null, DateTimeOffset? NotAfter = null);
 
     public sealed record ChannelRequest(string? Name, string? Url);
     public sealed record ChannelUpdateRequest(string? Name);
@@ -186,6 +186,6 @@ public static class UpgradesApi
             approvals.Select(a => new ApprovalDto(a.Approver, a.At, a.ExpiresAt, a.Hash == u.Hash && a.ExpiresAt > now && a.Approver != u.RequestedBy)).ToList(),
             rows.OrderBy(h => h.Wave).ThenBy(h => names.GetValueOrDefault(h.HostId)).Select(h => new UpgradeHostDto(h.HostId, names.GetValueOrDefault(h.HostId), h.Wave, h.Status,
                 h.Profile, h.FromGeneration, h.ToGeneration, h.FromStorePath, h.ToStorePath, h.Error, h.OperationId, h.RollbackOperationId)).ToList(),
-            u.OperationId, u.DecidedBy, u.DecisionReason, u.CreatedAt, u.StartedAt, u.FinishedAt, u.PreviewOperationId);
+            u.OperationId, u.DecidedBy, u.DecisionReason, u.CreatedAt, u.StartedAt, u.FinishedAt, u.PreviewOperationId, u.NotAfter);
     }
 }

@@ -13,7 +13,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace NixFleet.Web.Data.Migrations
 {
     [DbContext(typeof(NixFleetDb))]
-    [Migration("20261123171907_Upgrades")]
+    [Migration("20261123172839_Upgrades")]
     partial class Upgrades
     {
         /// <inheritdoc />
@@ -892,6 +892,9 @@ namespace NixFleet.Web.Data.Migrations
                     b.PrimitiveCollection<List<Guid>>("HostIds")
                         .IsRequired()
                         .HasColumnType("uuid[]");
+
+                    b.Property<DateTimeOffset?>("NotAfter")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<Guid?>("OperationId")
                         .HasColumnType("uuid");

@@ -47,6 +47,7 @@ namespace NixFleet.Web.Data.Migrations
                     PauseSeconds = table.Column<int>(type: "integer", nullable: false),
                     HealthCommand = table.Column<string>(type: "character varying(500)", maxLength: 500, nullable: true),
                     AutoRollback = table.Column<bool>(type: "boolean", nullable: false),
+                    NotAfter = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
                     Status = table.Column<string>(type: "text", nullable: false),
                     Hash = table.Column<string>(type: "text", nullable: false),
                     Revision = table.Column<int>(type: "integer", nullable: false),
