@@ -31,12 +31,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         // generous for a loaded CI machine, still failing a test that waits for something never shown.
         SetDefaultExpectTimeout(20_000);
         var driver = await DriverAsync();
-        Browser = await driver.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        Browser = await Chromium.LaunchAsync(driver);
     }
 
     public async Task DisposeAsync()
@@ -44,26 +39,12 @@ public sealed class BrowserFixture : IAsyncLifetime
         if (Browser is not null) await Browser.CloseAsync();
     }
 
-    public async Task<IBrowserContext> NewContextAsync(string baseUrl, string? storageState = null)
-    {
-        var context = await Browser.NewContextAsync(new()
-        {
-            BaseURL = baseUrl,
-            StorageState = storageState,
-            ViewportSize = new() { Width = 1280, Height = 860 },
-            Locale = "en-GB",
-            TimezoneId = "UTC",
-        });
-        context.SetDefaultTimeout(20_000);
-        return context;
-    }
+    public Task<IBrowserContext> NewContextAsync(string baseUrl, string? storageState = null) =>
+        Chromium.NewContextAsync(Browser, baseUrl, storageState);
 
     /// <summary>A fresh context and page; on a failed test, its screenshot and URL are kept for the report.</summary>
-    public async Task<Session> OpenAsync(string baseUrl, ITestOutputHelper output, string name, string? storageState = null)
-    {
-        var context = await NewContextAsync(baseUrl, storageState);
-        return new Session(context, await context.NewPageAsync(), output, name);
-    }
+    public Task<Session> OpenAsync(string baseUrl, ITestOutputHelper output, string name, string? storageState = null) =>
+        Chromium.OpenAsync(Browser, baseUrl, output, name, storageState);
 }
 
 /// <summary>

@@ -75,27 +75,12 @@ public sealed class UpgradeBrowserTests(UpgradeBrowserTests.UpgradeFleet ug, ITe
             await Admin.CreateUserAsync(OperatorEmail, Password, "Operator");
             await Admin.CreateUserAsync(ApproverEmail, Password, "Approver");
             _driver = await Playwright.CreateAsync();
-            _browser = await _driver.Chromium.LaunchAsync(new()
-            {
-                ExecutablePath = "/usr/bin/chromium",
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-            });
+            _browser = await Chromium.LaunchAsync(_driver);
         }
 
         /// <summary>A fresh browser context and page on this NixFleet; a failed test leaves a screenshot.</summary>
-        public async Task<Session> OpenAsync(ITestOutputHelper output, string name)
-        {
-            var context = await _browser!.NewContextAsync(new()
-            {
-                BaseURL = App.BaseUrl,
-                ViewportSize = new() { Width = 1280, Height = 860 },
-                Locale = "en-GB",
-                TimezoneId = "UTC",
-            });
-            context.SetDefaultTimeout(20_000);
-            return new Session(context, await context.NewPageAsync(), output, name);
-        }
+        public Task<Session> OpenAsync(ITestOutputHelper output, string name) =>
+            Chromium.OpenAsync(_browser!, App.BaseUrl, output, name);
 
         public async Task DisposeAsync()
         {

@@ -181,6 +181,9 @@ public sealed class UpgradesComponentsTests
         Assert.Equal("every 2s", box.GetAttribute("hx-trigger"));
         Assert.Equal("/operations/3f2504e0-4f89-11d3-9a0c-0305e82c3499", running.QuerySelector("a.upgrade-rollout-operation")!.GetAttribute("href"));
 
+        var pending = await Html.RenderAsync<UpgradeProgress>(new() { [nameof(UpgradeProgress.Upgrade)] = Upgrade(UpgradeStatus.Pending, hosts: [HostRow("a", 0, UpgradeHostStatus.Pending, 1)]) });
+        Assert.Equal("every 5s", pending.QuerySelector("#upgrade-progress")!.GetAttribute("hx-trigger"));
+
         var done = await Html.RenderAsync<UpgradeProgress>(new() { [nameof(UpgradeProgress.Upgrade)] = Upgrade(UpgradeStatus.Succeeded, hosts: [HostRow("a", 0, UpgradeHostStatus.Succeeded, 1)]) });
         Assert.Equal("succeeded", done.QuerySelector("#upgrade-progress")!.GetAttribute("data-upgrade-status"));
         Assert.Null(done.QuerySelector("[hx-get]"));

@@ -62,16 +62,18 @@ public sealed class GcHandler(SshConnections connections, HostRefresher refreshe
         try
         {
             var facts = await refresher.KnownOrFreshFactsAsync(host, log, ct);
-            if (p.OnlyWhenFreeBelowPercent is { } threshold && await FreePercentAsync(ssh, log, ct) is { } free && free >= threshold)
+            if (p.OnlyWhenFreeBelowPercent is { } threshold && await FreePercentAsync(ssh, log, ct) is var free && !(free < threshold))
             {
-                var reason = $"/nix has {free:0.#}% free, not below {threshold}%: nothing to do";
+                var reason = free is null
+                    ? $"the free space on /nix could not be read, so it is not known to be below {threshold}%: nothing was done"
+                    : $"/nix has {free:0.#}% free, not below {threshold}%: nothing to do";
                 log.Info(reason);
                 outcome = "skipped";
                 return Empty(p, clock) with { Skipped = true, SkipReason = reason };
             }
 
             var result = p.DryRun
-                ? await DryRunAsync(ssh, host, facts, p, log, ct)
+                ? await DryRunAsync(ssh, host, facts, p, log, isPart: context.Operation.ParentId is not null, ct)
                 : await CollectAsync(context, ssh, host, facts, p, db, ct);
             result = result with { Seconds = Math.Round(clock.Elapsed.TotalSeconds, 1) };
             outcome = "succeeded";
@@ -104,9 +106,9 @@ public sealed class GcHandler(SshConnections connections, HostRefresher refreshe
         }
     }
 
-    async Task<Result> DryRunAsync(IRemoteShell ssh, FleetHost host, HostFacts facts, Parameters p, OperationLog log, CancellationToken ct)
+    async Task<Result> DryRunAsync(IRemoteShell ssh, FleetHost host, HostFacts facts, Parameters p, OperationLog log, bool isPart, CancellationToken ct)
     {
-        var plan = await PlanAsync(ssh, p, log, isPart: false, ct);
+        var plan = await PlanAsync(ssh, p, log, isPart, ct);
         var doomedLinks = plan.SelectMany(d => d.Links).ToList();
         foreach (var d in plan) log.Info($"would delete generations {string.Join(", ", d.Generations)} of {d.Profile}");
 
