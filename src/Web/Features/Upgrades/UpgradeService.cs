@@ -36,13 +36,22 @@ public sealed class UpgradeService(NixFleetDb db, OperationQueue queue, Auditor 
         public sealed record Queued(Operation Operation) : Outcome;
     }
 
+    /// <summary>What a request would be (its hosts in waves, the approvals it needs), checked but not saved: the form's review step.</summary>
+    public sealed record Draft(UpgradeRequest Request, IReadOnlyList<UpgradeHost> Waves);
+
+    public async Task<Draft?> DraftAsync(RequestInput input, string actor, bool allowFileUrls, Dictionary<string, string[]> errors, CancellationToken ct)
+    {
+        var request = new UpgradeRequest { Reason = "", RequestedBy = actor, ChannelName = "", ChannelUrl = "", Action = "", Hash = "" };
+        return await ApplyAsync(request, input, errors, allowFileUrls, ct) ? new Draft(request, Waves(request).ToList()) : null;
+    }
+
     public async Task<Outcome> CreateAsync(RequestInput input, string actor, bool allowFileUrls, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        var request = new UpgradeRequest { Reason = "", RequestedBy = actor, ChannelName = "", ChannelUrl = "", Action = "", Hash = "" };
-        if (!await ApplyAsync(request, input, errors, allowFileUrls, ct)) return new Outcome.Invalid(errors);
+        if (await DraftAsync(input, actor, allowFileUrls, errors, ct) is not { } draft) return new Outcome.Invalid(errors);
+        var request = draft.Request;
         db.Upgrades.Add(request);
-        db.UpgradeHosts.AddRange(Waves(request));
+        db.UpgradeHosts.AddRange(draft.Waves);
         await db.SaveChangesAsync(ct);
         await audit.RecordAsync(actor, "upgrade.request", Target(request), Describe(request), "pending", ct);
         await webhooks.SendAsync("requested", request, actor, null, ct);

@@ -128,53 +128,16 @@ public static class UpgradesUi
     /// </summary>
     public sealed record Preview(IReadOnlyList<UpgradeHostDto> Waves, int RequiredApprovals);
 
-    public static async Task<Preview?> PreviewAsync(NixFleetDb db, UpgradeService.RequestInput input, bool allowFileUrls, Dictionary<string, string[]> errors, CancellationToken ct)
+    /// <summary>The review step: the service's own checks, waves and approval count, nothing saved.</summary>
+    public static async Task<Preview?> PreviewAsync(NixFleetDb db, UpgradeService service, UpgradeService.RequestInput input, string actor, bool allowFileUrls,
+        Dictionary<string, string[]> errors, CancellationToken ct)
     {
-        var tag = string.IsNullOrWhiteSpace(input.Tag) ? null : input.Tag;
-        if (MaintenanceInput.TagError(tag) is { } tagError) errors["tag"] = [tagError];
-        var ids = input.HostIds?.Distinct().ToList() ?? [];
-        if ((ids.Count > 0) == (tag is not null) && !errors.ContainsKey("tag") && !errors.ContainsKey("hostIds"))
-            errors[tag is null ? "hostIds" : "tag"] = [tag is null ? "Choose at least one host, or a tag." : "Choose the hosts one way: a tag or a selection."];
-        if (ids.Count > UpgradeService.MaxHosts) errors["hostIds"] = [$"At most {UpgradeService.MaxHosts} hosts."];
-        if (!ChannelCommands.IsChannelName(input.Channel?.Name))
-            errors["channel.name"] = ["A channel name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (for example nixos)."];
-        if (ChannelCommands.UrlError(input.Channel?.Url, allowFileUrls) is { } urlError) errors["channel.url"] = [urlError];
-        if (input.Action is not (ActivationMode.Switch or ActivationMode.Boot)) errors["action"] = ["The action must be switch or boot."];
-        var batch = MaintenanceInput.ReadInt(input.BatchSize, "batchSize", "A batch is 1 to 1000 hosts.", errors) ?? 5;
-        if (batch is < 1 or > UpgradeService.MaxHosts) errors["batchSize"] = ["A batch is 1 to 1000 hosts."];
-        MaintenanceInput.ReadParallelism(input.Parallelism, 2, errors);
-        var pause = MaintenanceInput.ReadInt(input.PauseSeconds, "pauseSeconds", $"Pause 0 to {UpgradeService.MaxPauseSeconds} seconds.", errors) ?? 0;
-        if (pause is < 0 or > UpgradeService.MaxPauseSeconds) errors["pauseSeconds"] = [$"Pause 0 to {UpgradeService.MaxPauseSeconds} seconds."];
-        if (input.HealthCommand is { } health && !string.IsNullOrWhiteSpace(health) && (health.Length > 500 || health.Any(char.IsControl)))
-            errors["healthCommand"] = ["The health command is one line of at most 500 characters (run with sh -c as root on each host)."];
-        if (Generations.GenerationsService.ReasonError(input.Reason) is { } reasonError) errors["reason"] = [reasonError];
-        if (errors.ContainsKey("tag") || errors.ContainsKey("hostIds")) return null;
-
-        var hosts = tag is not null
-            ? await db.Hosts.AsNoTracking().Where(h => h.Tags.Contains(tag)).Select(h => new { h.Id, h.Name, h.Tags }).ToListAsync(ct)
-            : await db.Hosts.AsNoTracking().Where(h => ids.Contains(h.Id)).Select(h => new { h.Id, h.Name, h.Tags }).ToListAsync(ct);
-        if (hosts.Count == 0)
-        {
-            errors[tag is null ? "hostIds" : "tag"] = [tag is null ? "No hosts: the request would upgrade nothing." : $"No host has the tag '{tag}'."];
-            return null;
-        }
-        if (tag is null && hosts.Count != ids.Count) errors["hostIds"] = [$"{ids.Count - hosts.Count} of the chosen hosts no longer exist."];
-
-        var canary = 0;
-        if (input.Canary is { ValueKind: not JsonValueKind.Null } c && !(c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out canary) && canary >= 0 && canary <= hosts.Count))
-            errors["canary"] = [$"Canary hosts: a number from 0 to {hosts.Count}, the number of hosts."];
-        if (errors.Count > 0) return null;
-
-        // As the service picks them: canaries are the first hosts by name in the database's order, the rest go by name.
-        var canaryIds = await db.Hosts.AsNoTracking().Where(h => hosts.Select(x => x.Id).Contains(h.Id)).OrderBy(h => h.Name).Select(h => h.Id).Take(canary).ToListAsync(ct);
-        var names = hosts.ToDictionary(h => h.Id, h => h.Name);
-        var waves = canaryIds.Select(id => Planned(id, names[id], 0)).ToList();
-        var rest = hosts.Where(h => !canaryIds.Contains(h.Id)).OrderBy(h => h.Name).ToList();
-        for (var i = 0; i < rest.Count; i++) waves.Add(Planned(rest[i].Id, rest[i].Name, 1 + i / batch));
-
-        var tags = hosts.SelectMany(h => h.Tags).Distinct().ToList();
-        var policies = await db.ApprovalPolicies.AsNoTracking().Where(p => p.Tag == null || tags.Contains(p.Tag)).Select(p => p.RequiredApprovals).ToListAsync(ct);
-        return new Preview(waves, policies.Count == 0 ? 1 : Math.Max(1, policies.Max()));
+        if (await service.DraftAsync(input, actor, allowFileUrls, errors, ct) is not { } draft) return null;
+        var ids = draft.Waves.Select(w => w.HostId).ToList();
+        var names = await db.Hosts.AsNoTracking().Where(h => ids.Contains(h.Id)).ToDictionaryAsync(h => h.Id, h => h.Name, ct);
+        var waves = draft.Waves.OrderBy(w => w.Wave).ThenBy(w => names.GetValueOrDefault(w.HostId))
+            .Select(w => Planned(w.HostId, names.GetValueOrDefault(w.HostId) ?? w.HostId.ToString(), w.Wave)).ToList();
+        return new Preview(waves, draft.Request.RequiredApprovals);
     }
 
     static UpgradeHostDto Planned(Guid id, string name, int wave) =>
