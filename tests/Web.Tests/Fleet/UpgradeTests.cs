@@ -228,8 +228,8 @@ public sealed class UpgradeTests(UpgradeTests.Fixture fixture) : IClassFixture<U
 
     [Theory]
     [InlineData("missing", "404")]
-    [InlineData("html", "")]
-    [InlineData("truncated", "")]
+    [InlineData("html", "Unrecognized archive format")]
+    [InlineData("truncated", "failed to open archive")]
     public async Task ABrokenChannelDownload_FailsTheHostWithNixsMessage_AndChangesNothing(string release, string expected)
     {
         const string host = "up-a";

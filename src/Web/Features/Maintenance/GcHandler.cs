@@ -98,8 +98,8 @@ public sealed class GcHandler(SshConnections connections, HostRefresher refreshe
         {
             if (!p.DryRun)
             {
-                // The host page's chart gets the store's size after the run (or after the interruption).
-                if (!ct.IsCancellationRequested && outcome != "skipped") await refresher.RefreshAsync(host.Id, log, CancellationToken.None);
+                // After an interruption or a failure the chart still gets the store's real size (a success refreshed already).
+                if (!ct.IsCancellationRequested && outcome is not ("succeeded" or "skipped")) await refresher.RefreshAsync(host.Id, log, CancellationToken.None);
                 await audit.RecordAsync(context.Operation.RequestedBy, "store.gc", HostService.HostTarget(host),
                     new { operationId = context.Operation.Id, p.Mode, p.OlderThanDays, p.KeepLast, p.Profiles, result = auditDetails }, outcome, CancellationToken.None);
             }
@@ -173,7 +173,8 @@ public sealed class GcHandler(SshConnections connections, HostRefresher refreshe
                 throw new OperationFailedException($"nix-store --gc exited {gc.ExitCode}{(summary is null ? " without its summary line" : "")}: {LastLines(gc.StdErr)}");
             var rounding = StoreOutput.Rounding(StoreOutput.GcSummarySize(gc.StdOut) ?? StoreOutput.GcSummarySize(gc.StdErr) ?? "");
             var deleted = StoreOutput.DeletedPaths(gc.StdErr);
-            var after = await StoreSizeAsync(ssh, log, ct);
+            // The facts refresh measures the store as du does: the chart's point and the "after" in one.
+            var after = (await refresher.RefreshAsync(host.Id, log, ct)).Facts?.StoreSizeBytes ?? await StoreSizeAsync(ssh, log, ct);
 
             await CheckProtectedAsync(ssh, plan, log, ct);
             var check = SizeCheck(summary.BytesFreed, before, after);

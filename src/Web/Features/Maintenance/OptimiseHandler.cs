@@ -41,7 +41,7 @@ public sealed class OptimiseHandler(SshConnections connections, HostRefresher re
                 var summary = StoreOutput.ParseOptimise(r.StdErr) ?? StoreOutput.ParseOptimise(r.StdOut);
                 if (r.ExitCode != 0 || summary is null)
                     throw new OperationFailedException($"nix-store --optimise exited {r.ExitCode}{(summary is null ? " without its summary line" : "")}: {r.StdErr.Trim()}");
-                var after = await GcHandler.StoreSizeAsync(ssh, log, ct);
+                var after = (await refresher.RefreshAsync(host.Id, log, ct)).Facts?.StoreSizeBytes ?? await GcHandler.StoreSizeAsync(ssh, log, ct);
                 result = new Result(summary.BytesFreed, summary.FilesLinked, before, after, Math.Round(clock.Elapsed.TotalSeconds, 1));
                 log.Info($"{HostRefresher.Bytes(summary.BytesFreed)} freed by hard-linking {summary.FilesLinked} file(s)");
                 return result;
@@ -57,7 +57,7 @@ public sealed class OptimiseHandler(SshConnections connections, HostRefresher re
         }
         finally
         {
-            if (!ct.IsCancellationRequested) await refresher.RefreshAsync(host.Id, log, CancellationToken.None);
+            if (!ct.IsCancellationRequested && result is null) await refresher.RefreshAsync(host.Id, log, CancellationToken.None);
             await audit.RecordAsync(context.Operation.RequestedBy, "store.optimise", HostService.HostTarget(host),
                 new { operationId = context.Operation.Id, result }, result is null ? "failed" : "succeeded", CancellationToken.None);
         }

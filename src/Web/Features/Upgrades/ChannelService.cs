@@ -58,7 +58,6 @@ public sealed class ChannelService(NixFleetDb db, SshConnections connections, Ho
     {
         var errors = new Dictionary<string, string[]>();
         if (change.Action is not ("add" or "remove" or "update" or "rollback")) errors["action"] = ["add, remove, update or rollback."];
-        if (change.User is not null) errors["user"] = ["Channels are changed for root, or the store's owner on a single-user install."];
         if (change.Action is "add" or "remove" && !ChannelCommands.IsChannelName(change.Name) || change.Name is not null && !ChannelCommands.IsChannelName(change.Name))
             errors["name"] = ["A channel name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (for example nixos)."];
         if (change.Action == "add" && ChannelCommands.UrlError(change.Url, allowFileUrls) is { } urlError) errors["url"] = [urlError];
@@ -123,7 +122,7 @@ public sealed class ChannelChangeHandler(SshConnections connections, HostRefresh
     public const string KindName = "channel-change";
     public string Kind => KindName;
 
-    public sealed record Parameters(string Action, string? Name, string? Url, int? Generation, string? User = null);
+    public sealed record Parameters(string Action, string? Name, string? Url, int? Generation);
 
     public async Task<object?> RunAsync(OperationContext context, CancellationToken ct)
     {
@@ -137,7 +136,7 @@ public sealed class ChannelChangeHandler(SshConnections connections, HostRefresh
         try
         {
             var facts = await refresher.KnownOrFreshFactsAsync(host, log, ct);
-            var user = p.User ?? ChannelService.ChannelUsers(facts)[0];
+            var user = ChannelService.ChannelUsers(facts)[0];
             IReadOnlyList<string> command = p.Action switch
             {
                 "add" => ChannelCommands.Add(p.Url!, p.Name!),

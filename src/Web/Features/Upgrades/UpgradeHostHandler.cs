@@ -28,7 +28,7 @@ public sealed class UpgradeHostHandler(SshConnections connections, HostRefresher
 
     public sealed record Checkpoint(
         string Phase, bool IsNixOS, string ChannelUser, string Profile, string? ProfileOwner, int? FromGeneration, string? FromStorePath,
-        string? RunningBefore, string? ToStorePath, int? ToGeneration, long LogOffset);
+        string? ToStorePath, int? ToGeneration, long LogOffset);
 
     const string Recorded = "recorded", ChannelUpdated = "channel-updated", Built = "built", ProfileSet = "profile-set", Activating = "activating", Upgraded = "upgraded";
 
@@ -48,8 +48,7 @@ public sealed class UpgradeHostHandler(SshConnections connections, HostRefresher
         try
         {
             await SetRowAsync(db, request.Id, host.Id, s => s.SetProperty(h => h.Status, UpgradeHostStatus.Running).SetProperty(h => h.OperationId, context.Operation.Id), ct);
-            var facts = (await refresher.RefreshAsync(host.Id, log, ct)).Facts
-                ?? throw new OperationFailedException($"{host.Name} could not be read; nothing was changed");
+            var facts = await refresher.KnownOrFreshFactsAsync(host, log, ct);
             await HostCommands.TakeHostLockAsync(ssh, db, lockOwner, log, logger, ct);
             try
             {
@@ -109,8 +108,7 @@ public sealed class UpgradeHostHandler(SshConnections connections, HostRefresher
     static async Task<Checkpoint> RecordBeforeAsync(IRemoteShell ssh, HostFacts facts, FleetHost host, OperationLog log, CancellationToken ct)
     {
         var report = await GenerationsService.ProbeAsync(ssh, ct);
-        // Channels belong to root on NixOS and multi-user installs, to the store's owner on a single-user one.
-        var channelUser = facts.InstallType == NixInstallType.SingleUser ? facts.StoreOwner ?? host.User : "root";
+        var channelUser = ChannelService.ChannelUsers(facts)[0];
         var profilePath = facts.IsNixOS ? NixLocator.SystemProfile : facts.CurrentGenerationProfile
             ?? throw new OperationFailedException("the host has no profile to upgrade; nothing was changed");
         var profile = GenerationValidation.FindProfile(report.Profiles, profilePath)
@@ -118,7 +116,7 @@ public sealed class UpgradeHostHandler(SshConnections connections, HostRefresher
         var before = profile.BootDefault;
         log.Info($"before: {profile.Profile} generation {before?.Number.ToString() ?? "?"} ({before?.StorePath ?? "?"}){(facts.IsNixOS ? $", running {report.CurrentSystem}" : "")}");
         return new Checkpoint(Recorded, facts.IsNixOS, channelUser, profile.Profile, profile.Owner, before?.Number, before?.StorePath,
-            report.CurrentSystem, null, null, 0);
+            null, null, 0);
     }
 
     /// <summary>
@@ -222,7 +220,7 @@ public sealed class UpgradeHostHandler(SshConnections connections, HostRefresher
     {
         var r = await HostCommands.RunLoggedAsync(ssh, argv, log, ct);
         if (r.ExitCode != 0)
-            throw new OperationFailedException($"{what} failed (exit {r.ExitCode}): {string.Join(" / ", r.StdErr.Trim().Split('\n').Where(l => l.Length > 0).TakeLast(3))}");
+            throw new OperationFailedException($"{what} failed (exit {r.ExitCode}): {ChannelsParser.ErrorMessage(r.StdErr) ?? string.Join(" / ", r.StdErr.Trim().Split('\n').Where(l => l.Length > 0).TakeLast(3))}");
         return r;
     }
 
