@@ -75,6 +75,13 @@ public static partial class ConversionScript
         return ["sh", "-c", Text, "nixfleet-convert", action, step, .. Arguments(receipt), $"nonce={nonce}"];
     }
 
+    /// <summary>Prints a file the daemon or login-profile step writes: systemd-service, systemd-socket, sysv-init, supervisor, profile-script.</summary>
+    public static IReadOnlyList<string> Render(string file, string daemonPath) =>
+        ["sh", "-c", Text, "nixfleet-convert", "render", file, $"daemon={daemonPath}"];
+
+    /// <summary>Lists steps of an earlier run still at work on the host: "PID ACTION STEP" lines.</summary>
+    public static IReadOnlyList<string> Running() => ["sh", "-c", Text, "nixfleet-convert", "probe", "running"];
+
     /// <summary>Writes the receipt (stdin) to <see cref="ReceiptPath"/> atomically.</summary>
     public static IReadOnlyList<string> WriteReceipt() => ["sh", "-c", Text, "nixfleet-convert", "receipt", "write"];
 
@@ -330,8 +337,9 @@ public static class ConversionPreflightParser
         }
         foreach (var taken in uidUsers.Select(l => l.Split(' ')).Where(p => p.Length == 2))
         {
-            var index = long.Parse(taken[1], CultureInfo.InvariantCulture) - o.FirstUserId + 1;
-            if (taken[0] != $"nixbld{index}") problems.Add($"UID {taken[1]} belongs to {taken[0]}");
+            if (!long.TryParse(taken[1], CultureInfo.InvariantCulture, out var uid)) continue;
+            var index = uid - o.FirstUserId + 1;
+            if (index >= 1 && index <= o.BuildUsers && taken[0] != $"nixbld{index}") problems.Add($"UID {taken[1]} belongs to {taken[0]}");
         }
         add("build-users", problems.Count == 0 ? PreflightCheck.Ok : PreflightCheck.Failed, problems.Count == 0
             ? $"nixbld1..nixbld{o.BuildUsers} (UID {o.FirstUserId}..{o.FirstUserId + o.BuildUsers - 1}): {o.BuildUsers - reused} to create, {reused} reused"

@@ -44,6 +44,9 @@ public sealed partial class ConversionRunner(IRemoteShell ssh, ConversionRunner.
         if (!preflight.CanConvert)
             return new ConversionResult(ConversionResult.Refused, $"preflight failed, nothing was changed: {preflight.FailureSummary}", preflight, null);
 
+        if (await EarlierStepsAsync(ct) is { } stillRunning)
+            return new ConversionResult(ConversionResult.Refused, stillRunning, preflight, preflight.Receipt);
+
         ConversionReceipt receipt;
         if (preflight.Receipt is { Status: ConversionReceipt.Converting } unfinished)
         {
@@ -114,6 +117,9 @@ public sealed partial class ConversionRunner(IRemoteShell ssh, ConversionRunner.
         if (busy.Count > 0)
             return new ConversionResult(ConversionResult.Refused, "Nix is running (wait for it to finish): " + string.Join("; ", busy.Take(5)) + ". Nothing was changed.", preflight, receipt);
 
+        if (await EarlierStepsAsync(ct) is { } stillRunning)
+            return new ConversionResult(ConversionResult.Refused, stillRunning, preflight, receipt);
+
         receipt = await RevertStepsAsync(receipt, ct);
         return receipt.Status == ConversionReceipt.Reverted
             ? new ConversionResult(ConversionResult.Reverted, $"reverted conversion {receipt.Id}: the store is {receipt.Owner}'s again, single-user, with no daemon", preflight, receipt)
@@ -146,6 +152,27 @@ public sealed partial class ConversionRunner(IRemoteShell ssh, ConversionRunner.
 
         return await SaveAsync(receipt with { Status = errors.Count == 0 ? ConversionReceipt.Reverted : ConversionReceipt.RevertFailed, RevertErrors = errors }, ct);
     }
+
+    /// <summary>
+    /// Waits (up to <see cref="EarlierStepsWait"/>) for steps of an earlier run that lost its
+    /// connection and goes on by itself on the host: the two must not race. The reason to stop when they do not end.
+    /// </summary>
+    async Task<string?> EarlierStepsAsync(CancellationToken ct)
+    {
+        var deadline = DateTimeOffset.UtcNow + EarlierStepsWait;
+        for (var first = true; ; first = false)
+        {
+            var r = await ssh.RunAsync(ConversionScript.Running(), null, null, ct);
+            var running = r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (running.Length == 0) return null;
+            if (first) events.Info($"waiting for a step of an earlier run that is still at work on the host: {string.Join("; ", running)}");
+            if (DateTimeOffset.UtcNow > deadline)
+                return $"a step of an earlier run is still at work on the host after {EarlierStepsWait.TotalSeconds:0} s ({string.Join("; ", running)}); nothing was changed: try again when it has ended";
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        }
+    }
+
+    public static readonly TimeSpan EarlierStepsWait = TimeSpan.FromMinutes(2);
 
     async Task<CommandResult> RunStepAsync(string action, string step, ConversionReceipt receipt, string nonce, CancellationToken ct)
     {

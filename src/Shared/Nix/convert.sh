@@ -1,6 +1,7 @@
 # NixFleet: convert a single-user Nix install into a multi-user (nix-daemon) one, and back.
 # Runs as root with sh -c, one step per call:
 #   sh -c SCRIPT nixfleet-convert probe|apply|revert STEP key=value...
+#   sh -c SCRIPT nixfleet-convert render FILE daemon=PATH   (prints a file it would write)
 # It is a constant: every value from NixFleet arrives as a key=value argument and is checked below.
 # Every apply is idempotent (a resumed run repeats the step that was under way) and ends by checking
 # its own result; every revert undoes exactly what the records in $backup say was done, and is safe
@@ -34,7 +35,7 @@ for kv in "$@"; do
     *) die "unknown argument" ;;
   esac
 done
-case "$action:$owner" in probe:* | receipt:) ;; *:'' | *:-* | *:*[!a-z0-9_.-]*) die "bad owner" ;; esac
+case "$action:$owner" in probe:* | render:* | receipt:) ;; *:'' | *:-* | *:*[!a-z0-9_.-]*) die "bad owner" ;; esac
 for n in "$users" "$gid" "$first_uid"; do
   case "$n" in '' | *[!0-9]*) die "bad number" ;; esac
 done
@@ -156,6 +157,12 @@ probe() {
   if [ -n "$owner" ] && [ -n "$home" ]; then
     runuser -u "$owner" -- sh -c 'PATH=$HOME/.nix-profile/bin:$PATH; nix-env -q' 2>/dev/null | body
   fi
+}
+
+# Steps of an earlier run still at work on the host (its connection was lost: a step with no
+# output to write does not notice and goes on). A resumed run waits for them.
+running_steps() {
+  ps -eo pid=,args= | awk -v me="$$" '$1 != me && match($0, /nixfleet-conver[t] (apply|revert) [a-z-]+/) { print $1, substr($0, RSTART + 17, RLENGTH - 17) }'
 }
 
 # ---------------------------------------------------------------- 1. build users
@@ -740,6 +747,7 @@ write_receipt() {
 
 case "$action:$step" in
   probe:preflight) probe ;;
+  probe:running) running_steps ;;
   apply:build-users) apply_build_users ;;
   apply:nix-conf) apply_nix_conf ;;
   apply:store-ownership) apply_store_ownership ;;
@@ -755,5 +763,10 @@ case "$action:$step" in
   revert:login-profile) revert_login_profile ;;
   revert:verify) revert_verify ;;
   receipt:write) write_receipt ;;
+  render:systemd-service) unit_service ;;
+  render:systemd-socket) unit_socket ;;
+  render:sysv-init) init_script ;;
+  render:supervisor) supervisor_script ;;
+  render:profile-script) profile_script_text ;;
   *) die "unknown action $action $step" ;;
 esac
