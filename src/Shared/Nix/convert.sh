@@ -555,6 +555,9 @@ socket_access() {
 apply_daemon() {
   need_backup
   [ -x "$daemon_bin" ] || die "no nix-daemon at $daemon_bin"
+  for d in /nix/var/nix/daemon-socket /nix/var/nix/userpool; do
+    [ -d "$d" ] || recorded created-dirs "$d" || record created-dirs "$d"
+  done
   mkdir -p /nix/var/nix/daemon-socket
   case "$init" in
     systemd)
@@ -645,6 +648,12 @@ revert_daemon() {
   elif [ $i -gt 20 ]; then change "stopped the remaining nix-daemon processes"
   fi
   rm -f "$socket"
+  # The socket's directory and the daemon's build-user locks, when this conversion made them.
+  if [ -f "$backup/created-dirs" ]; then
+    for d in /nix/var/nix/daemon-socket /nix/var/nix/userpool; do
+      recorded created-dirs "$d" && [ -d "$d" ] && rm -rf "$d"
+    done
+  fi
   return $rc
 }
 
