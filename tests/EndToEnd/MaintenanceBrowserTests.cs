@@ -18,57 +18,11 @@ namespace NixFleet.EndToEnd;
 public sealed class MaintenanceBrowserTests(MaintenanceBrowserTests.MaintenanceFleet mt, ITestOutputHelper output) : IClassFixture<MaintenanceBrowserTests.MaintenanceFleet>
 {
     public const string Name = "maintenance-browser";
-    public sealed class MaintenanceFleet : IAsyncLifetime
+    public sealed class MaintenanceFleet() : OwnFleet("mt", ("multi", Multi, "127.0.0.47"))
     {
         public const string Multi = "mt-multi";
 
-        IPlaywright? _driver;
-        IBrowser? _browser;
-
-        public TestFleet Fleet { get; private set; } = null!;
-        public NixFleetApp App { get; private set; } = null!;
-        public ApiClient Admin { get; private set; } = null!;
-        public Guid HostId { get; private set; }
-
-        public async Task InitializeAsync()
-        {
-            SetDefaultExpectTimeout(20_000);
-            var fleet = TestFleet.StartAsync("mt", ("multi", Multi, "127.0.0.47"));
-            var app = NixFleetApp.StartAsync();
-            try
-            {
-                await Task.WhenAll(fleet, app);
-            }
-            catch
-            {
-                if (fleet.IsCompletedSuccessfully) await (await fleet).DisposeAsync();
-                if (app.IsCompletedSuccessfully) await (await app).DisposeAsync();
-                throw;
-            }
-            Fleet = await fleet;
-            App = await app;
-            Admin = await App.ClientAsync();
-            await Admin.ImportKeyAsync(Fleet.PrivateKey);
-            HostId = await Admin.AddTrustedHostAsync(Multi, Fleet.Named(Multi).Address);
-            // Facts first: the chart's first point, and what the maintenance operations build their commands from.
-            var refresh = await Admin.WaitForOperationAsync(await Admin.RefreshAsync(HostId));
-            Assert.Equal("succeeded", refresh.GetProperty("status").GetString());
-            _driver = await Playwright.CreateAsync();
-            _browser = await Chromium.LaunchAsync(_driver);
-        }
-
-        /// <summary>A fresh browser context and page on this NixFleet; a failed test leaves a screenshot.</summary>
-        public Task<Session> OpenAsync(ITestOutputHelper output, string name) =>
-            Chromium.OpenAsync(_browser!, App.BaseUrl, output, name);
-
-        public async Task DisposeAsync()
-        {
-            if (_browser is not null) await _browser.CloseAsync();
-            _driver?.Dispose();
-            Admin?.Dispose();
-            if (App is not null) await App.DisposeAsync();
-            if (Fleet is not null) await Fleet.DisposeAsync();
-        }
+        public Guid HostId => Ids[Multi];
     }
 
     Task<string> Sh(string script) => mt.Fleet.ShAsync(MaintenanceFleet.Multi, script);

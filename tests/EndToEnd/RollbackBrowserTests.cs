@@ -19,55 +19,11 @@ public sealed class RollbackBrowserTests(RollbackBrowserTests.RollbackFleet rb, 
     public const string Name = "rollback-browser";
     const string SystemProfile = "/nix/var/nix/profiles/system";
 
-    public sealed class RollbackFleet : IAsyncLifetime
+    public sealed class RollbackFleet() : OwnFleet("rb", ("nixos", Nixos, "127.0.0.46"))
     {
         public const string Nixos = "rb-nixos";
 
-        IPlaywright? _driver;
-        IBrowser? _browser;
-
-        public TestFleet Fleet { get; private set; } = null!;
-        public NixFleetApp App { get; private set; } = null!;
-        public ApiClient Admin { get; private set; } = null!;
-        public Guid HostId { get; private set; }
-
-        public async Task InitializeAsync()
-        {
-            SetDefaultExpectTimeout(20_000);
-            var fleet = TestFleet.StartAsync("rb", ("nixos", Nixos, "127.0.0.46"));
-            var app = NixFleetApp.StartAsync();
-            try
-            {
-                await Task.WhenAll(fleet, app);
-            }
-            catch
-            {
-                if (fleet.IsCompletedSuccessfully) await (await fleet).DisposeAsync();
-                if (app.IsCompletedSuccessfully) await (await app).DisposeAsync();
-                throw;
-            }
-            Fleet = await fleet;
-            App = await app;
-            Admin = await App.ClientAsync();
-            // NixFleet logs in to the fleet with the fleet's own key, and trusts the host's key as offered.
-            await Admin.ImportKeyAsync(Fleet.PrivateKey);
-            HostId = await Admin.AddTrustedHostAsync(Nixos, Fleet.Named(Nixos).Address);
-            _driver = await Playwright.CreateAsync();
-            _browser = await Chromium.LaunchAsync(_driver);
-        }
-
-        /// <summary>A fresh browser context and page on this NixFleet; a failed test leaves a screenshot.</summary>
-        public Task<Session> OpenAsync(ITestOutputHelper output, string name) =>
-            Chromium.OpenAsync(_browser!, App.BaseUrl, output, name);
-
-        public async Task DisposeAsync()
-        {
-            if (_browser is not null) await _browser.CloseAsync();
-            _driver?.Dispose();
-            Admin?.Dispose();
-            if (App is not null) await App.DisposeAsync();
-            if (Fleet is not null) await Fleet.DisposeAsync();
-        }
+        public Guid HostId => Ids[Nixos];
     }
 
     Task<string> Sh(string script) => rb.Fleet.ShAsync(RollbackFleet.Nixos, script);

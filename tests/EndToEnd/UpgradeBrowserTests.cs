@@ -22,73 +22,33 @@ public sealed class UpgradeBrowserTests(UpgradeBrowserTests.UpgradeFleet ug, ITe
     public const string Name = "upgrade-browser";
     const string SystemProfile = "/nix/var/nix/profiles/system";
 
-    public sealed class UpgradeFleet : IAsyncLifetime
+    public sealed class UpgradeFleet() : OwnFleet("ug",
+        ("nixos", Names[0], "127.0.0.55"),
+        ("nixos", Names[1], "127.0.0.56"),
+        ("nixos", Names[2], "127.0.0.57"))
     {
-        public const string Tag = "web";
         public const string OperatorEmail = "operator@example.test";
         public const string ApproverEmail = "approver@example.test";
         public const string Password = "Role-pass-123";
         /// <summary>By name: the canary is the first, then one batch each.</summary>
         public static readonly string[] Names = ["ug-web-1", "ug-web-2", "ug-web-3"];
 
-        IPlaywright? _driver;
-        IBrowser? _browser;
-
-        public TestFleet Fleet { get; private set; } = null!;
         public ChannelServer Channels { get; private set; } = null!;
-        public NixFleetApp App { get; private set; } = null!;
-        public ApiClient Admin { get; private set; } = null!;
-        public Dictionary<string, Guid> Ids { get; } = [];
 
-        public async Task InitializeAsync()
+        public const string WebTag = "web";
+
+        protected override string? Tag => WebTag;
+
+        protected override async Task StartMoreAsync() => Channels = await ChannelServer.StartAsync();
+
+        protected override async Task PrepareAsync()
         {
-            SetDefaultExpectTimeout(20_000);
-            var channels = ChannelServer.StartAsync();
-            var fleet = TestFleet.StartAsync("ug",
-                ("nixos", Names[0], "127.0.0.55"),
-                ("nixos", Names[1], "127.0.0.56"),
-                ("nixos", Names[2], "127.0.0.57"));
-            var app = NixFleetApp.StartAsync();
-            try
-            {
-                await Task.WhenAll(channels, fleet, app);
-            }
-            catch
-            {
-                if (channels.IsCompletedSuccessfully) await (await channels).DisposeAsync();
-                if (fleet.IsCompletedSuccessfully) await (await fleet).DisposeAsync();
-                if (app.IsCompletedSuccessfully) await (await app).DisposeAsync();
-                throw;
-            }
-            Channels = await channels;
-            Fleet = await fleet;
-            App = await app;
-            Admin = await App.ClientAsync();
-            await Admin.ImportKeyAsync(Fleet.PrivateKey);
-            foreach (var h in Fleet.Hosts) Ids[h.Name] = await Admin.AddTrustedHostAsync(h.Name, h.Address, Tag);
-            // Facts first: the channels page's "before", and the review's channels column.
-            foreach (var id in Ids.Values)
-            {
-                var refresh = await Admin.WaitForOperationAsync(await Admin.RefreshAsync(id));
-                Assert.Equal("succeeded", refresh.GetProperty("status").GetString());
-            }
             await Admin.CreateUserAsync(OperatorEmail, Password, "Operator");
             await Admin.CreateUserAsync(ApproverEmail, Password, "Approver");
-            _driver = await Playwright.CreateAsync();
-            _browser = await Chromium.LaunchAsync(_driver);
         }
 
-        /// <summary>A fresh browser context and page on this NixFleet; a failed test leaves a screenshot.</summary>
-        public Task<Session> OpenAsync(ITestOutputHelper output, string name) =>
-            Chromium.OpenAsync(_browser!, App.BaseUrl, output, name);
-
-        public async Task DisposeAsync()
+        protected override async Task StopMoreAsync()
         {
-            if (_browser is not null) await _browser.CloseAsync();
-            _driver?.Dispose();
-            Admin?.Dispose();
-            if (App is not null) await App.DisposeAsync();
-            if (Fleet is not null) await Fleet.DisposeAsync();
             if (Channels is not null) await Channels.DisposeAsync();
         }
     }
@@ -158,7 +118,7 @@ public sealed class UpgradeBrowserTests(UpgradeBrowserTests.UpgradeFleet ug, ITe
         // The request: hosts tagged web, channel nixos at the 24.11 release, switch, 1 canary, batches of 1, one at a time.
         await page.GotoAsync("/upgrades/new");
         await page.Locator("input[name='Form.Scope'][value=tag]").CheckAsync();
-        await page.GetByLabel("Tag", new() { Exact = true }).SelectOptionAsync(UpgradeFleet.Tag);
+        await page.GetByLabel("Tag", new() { Exact = true }).SelectOptionAsync(UpgradeFleet.WebTag);
         await page.Locator("#channel-name").FillAsync("nixos");
         await page.Locator("#channel-url").FillAsync(url);
         await page.Locator("input[name='Form.Action'][value=switch]").CheckAsync();

@@ -238,7 +238,10 @@ public static class ConversionPreflightParser
 
         var processes = Lines("processes");
         var resuming = receipt?.Status == ConversionReceipt.Converting;
-        var blocking = resuming ? processes.Where(p => !IsDaemonProcess(p)).ToList() : processes.ToList();
+        // The daemon a NixFleet conversion started (under way, done, or being undone) is not a build in progress.
+        // On a multi-user store the daemon is the install itself (refused above for that reason alone).
+        var ours = receipt?.Status is ConversionReceipt.Converting or ConversionReceipt.Converted or ConversionReceipt.Reverting or ConversionReceipt.RevertFailed;
+        var blocking = ours || store?[0] == "root" ? processes.Where(p => !IsDaemonProcess(p)).ToList() : processes.ToList();
         Add("processes", blocking.Count == 0 ? PreflightCheck.Ok : PreflightCheck.Failed,
             blocking.Count == 0 ? "no Nix process is running" : "Nix is running (wait for it to finish): " + string.Join("; ", blocking.Take(5)));
 
@@ -407,7 +410,18 @@ public static class ConversionPlanner
         _ => "",
     };
 
-    static string Undo(string step, ConversionReceipt r) => step switch
+    /// <summary>
+    /// A revert as a plan: the steps that ran, newest first, each with what the receipt says it
+    /// changed, how it is undone, and the script's own revert commands.
+    /// </summary>
+    public static IReadOnlyList<PlannedStep> RevertPlan(ConversionReceipt r) =>
+        r.Steps.Where(s => s.Status is not (ReceiptStep.Pending or ReceiptStep.Reverted) && s.Name != ConversionSteps.Verify).Reverse()
+            .Select(s => new PlannedStep(s.Name, ConversionSteps.Title(s.Name),
+                s.Changes.Count == 0 ? "no change recorded (it may have been cut off)" : string.Join("; ", s.Changes),
+                Undo(s.Name, r), ConversionScript.Commands("revert", s.Name, r)))
+            .ToList();
+
+    public static string Undo(string step, ConversionReceipt r) => step switch
     {
         ConversionSteps.BuildUsers => "deletes the users and the group this conversion created (reused ones stay)",
         ConversionSteps.NixConf => "puts back nix.conf byte for byte from its backup (or removes the file it created)",

@@ -29,10 +29,15 @@ public sealed partial class ConversionRunner(IRemoteShell ssh, ConversionRunner.
 
     public async Task<ConversionPreflight> PreflightAsync(ConversionOptions options, CancellationToken ct)
     {
-        var r = await ssh.RunAsync(ConversionScript.Probe(options), null, null, ct);
-        var preflight = ConversionPreflightParser.Parse(r.StdOut, options);
+        var preflight = await ProbeAsync(options, ct);
         foreach (var c in preflight.Checks) events.Info($"preflight {c.Name}: {c.Status}: {c.Detail}");
         return preflight;
+    }
+
+    async Task<ConversionPreflight> ProbeAsync(ConversionOptions options, CancellationToken ct)
+    {
+        var r = await ssh.RunAsync(ConversionScript.Probe(options), null, null, ct);
+        return ConversionPreflightParser.Parse(r.StdOut, options);
     }
 
     public async Task<ConversionResult> ConvertAsync(ConversionOptions options, string conversionId, CancellationToken ct)
@@ -107,8 +112,10 @@ public sealed partial class ConversionRunner(IRemoteShell ssh, ConversionRunner.
     /// <summary>Undoes the conversion recorded in the host's receipt, newest step first, going on past errors.</summary>
     public async Task<ConversionResult> RevertAsync(CancellationToken ct)
     {
-        var preflight = await PreflightAsync(new ConversionOptions(), ct);
+        // Only the receipt and the running processes matter here: the checks for a conversion do not.
+        var preflight = await ProbeAsync(new ConversionOptions(), ct);
         var receipt = preflight.Receipt;
+        if (receipt is not null) events.Info($"receipt of conversion {receipt.Id}: {receipt.Status}, updated {receipt.UpdatedAt:u}");
         if (receipt is null)
             return new ConversionResult(ConversionResult.Refused, $"no NixFleet receipt on this host ({ConversionScript.ReceiptPath}): nothing to revert", preflight, null);
         if (receipt.Status == ConversionReceipt.Reverted)

@@ -174,7 +174,8 @@ apply_build_users() {
     [ "$have" = "$gid" ] || die "group nixbld exists with GID $have, not $gid"
   else
     record created-group nixbld
-    groupadd -r -g "$gid" nixbld || die "groupadd nixbld failed"
+    # -K: IDs above login.defs' system range are what the official installer uses too; no warning for them.
+    groupadd -r -K SYS_GID_MAX="$gid" -g "$gid" nixbld || die "groupadd nixbld failed"
     change "created group nixbld (GID $gid)"
   fi
   shell=$(nologin_shell)
@@ -187,7 +188,7 @@ apply_build_users() {
       [ "$(echo "$entry" | cut -d: -f4)" = "$gid" ] || die "user $u exists with primary group $(echo "$entry" | cut -d: -f4), not nixbld ($gid)"
     else
       recorded created-users "$u" || record created-users "$u"
-      useradd -r -u "$uid" -g nixbld -G nixbld -M -N -d /var/empty -s "$shell" -c "Nix build user $i" "$u" ||
+      useradd -r -K SYS_UID_MAX="$uid" -u "$uid" -g nixbld -G nixbld -M -N -d /var/empty -s "$shell" -c "Nix build user $i" "$u" ||
         die "useradd $u failed"
       made=$((made + 1))
     fi

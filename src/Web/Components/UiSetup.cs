@@ -1,4 +1,5 @@
 using NixFleet.Web.Features.Accounts;
+using NixFleet.Web.Features.Conversion;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Operations;
 using NixFleet.Web.Features.Upgrades;
@@ -25,6 +26,7 @@ public static class UiSetup
         app.MapHostsUi();
         app.MapOperationsUi();
         app.MapUpgradesUi();
+        app.MapConversionUi();
         app.MapRazorComponents<App>();
     }
 }

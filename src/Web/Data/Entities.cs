@@ -182,6 +182,22 @@ public sealed class GenerationListing
 }
 
 /// <summary>
+/// A host's conversion to multi-user as its receipt last said (the receipt itself is on the host
+/// too, in /nix/var/nix/nixfleet-receipt.json): one row per host, written after every step.
+/// </summary>
+public sealed class HostConversion
+{
+    public Guid HostId { get; set; }
+    /// <summary>The operation that started it, formatted "N".</summary>
+    public required string ConversionId { get; set; }
+    /// <summary>The receipt's status: converting, converted, reverting, reverted or revert-failed.</summary>
+    public required string Status { get; set; }
+    /// <summary>The ConversionReceipt as JSON.</summary>
+    public required string Receipt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; } = DateTimeOffset.UtcNow;
+}
+
+/// <summary>
 /// Unattended store maintenance for a tag or the whole fleet: on its cron schedule, one
 /// "maintenance-run" operation collects garbage (and optimises weekly) on the hosts in scope.
 /// </summary>

@@ -23,6 +23,7 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     public DbSet<UpgradeApproval> UpgradeApprovals => Set<UpgradeApproval>();
     public DbSet<UpgradeHost> UpgradeHosts => Set<UpgradeHost>();
     public DbSet<ApprovalPolicy> ApprovalPolicies => Set<ApprovalPolicy>();
+    public DbSet<HostConversion> HostConversions => Set<HostConversion>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -147,6 +148,16 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
         {
             e.ToTable("approval_policies");
             e.HasIndex(p => p.Tag).IsUnique().AreNullsDistinct(false);
+        });
+
+        b.Entity<HostConversion>(e =>
+        {
+            e.ToTable("host_conversions");
+            e.HasKey(c => c.HostId);
+            e.Property(c => c.ConversionId).HasMaxLength(64);
+            e.Property(c => c.Status).HasMaxLength(20);
+            e.Property(c => c.Receipt).HasColumnType("jsonb");
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(c => c.HostId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<AuditEntry>(e =>

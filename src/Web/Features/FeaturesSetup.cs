@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using NixFleet.Web.Data;
 using NixFleet.Web.Features.Accounts;
 using NixFleet.Web.Features.Audit;
+using NixFleet.Web.Features.Conversion;
 using NixFleet.Web.Features.Generations;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Maintenance;
@@ -46,6 +47,10 @@ public static class FeaturesSetup
         s.AddOperationHandler<Upgrades.ChannelChangeHandler>();
         s.AddOperationHandler<Upgrades.ChannelBatchHandler>();
         s.AddOperationHandler<Upgrades.UpgradePreviewHandler>();
+        s.AddScoped<Conversion.ConversionService>();
+        s.AddOperationHandler<Conversion.ConvertHandler>();
+        s.AddSingleton<IOperationHandler>(sp => ActivatorUtilities.CreateInstance<Conversion.ConvertHandler>(sp, Conversion.ConvertHandler.RevertKindName));
+        s.AddOperationHandler<Conversion.ConvertBatchHandler>();
         // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
         s.AddTransient<OperationJob>();
     }
@@ -69,6 +74,7 @@ public static class FeaturesSetup
         api.MapGenerationsApi();
         api.MapMaintenanceApi();
         api.MapUpgradesApi();
+        api.MapConversionApi();
     }
 
     /// <summary>Conservative headers for a dashboard that runs operations as root on a fleet.</summary>

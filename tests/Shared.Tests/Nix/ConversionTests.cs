@@ -119,7 +119,7 @@ public sealed class ConversionTests
         Assert.Equal(ConversionSteps.Order, plan.Steps.Select(s => s.Name));
         var users = plan.Steps[0];
         Assert.Contains("nixbld1..nixbld8", users.Changes);
-        Assert.Contains("useradd -r -u \"$uid\" -g nixbld -G nixbld -M -N -d /var/empty", users.Commands);
+        Assert.Contains("useradd -r -K SYS_UID_MAX=\"$uid\" -u \"$uid\" -g nixbld -G nixbld -M -N -d /var/empty", users.Commands);
         Assert.StartsWith("# apply build-users owner=alice users=8 gid=30000 uid=30001 init=none daemon=/usr/bin/nix-daemon backup=/var/lib/nixfleet/convert/0123abcd", users.Commands);
         Assert.Contains("chown -R root:nixbld /nix", plan.Steps.Single(s => s.Name == ConversionSteps.StoreOwnership).Commands);
         Assert.Contains("chown -R alice:alice /nix", plan.Steps.Single(s => s.Name == ConversionSteps.StoreOwnership).Undo);

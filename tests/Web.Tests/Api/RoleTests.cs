@@ -78,6 +78,10 @@ public sealed class RoleTests(RoleTests.Fixture fixture) : IClassFixture<RoleTes
         ("POST", "/api/v1/upgrades/{id}/rollback", "Operator"),
         ("GET", "/api/v1/approval-policies", "Viewer"),
         ("PUT", "/api/v1/approval-policies", "Admin"),
+        ("POST", "/api/v1/hosts/{id}/convert", "Admin"),
+        ("POST", "/api/v1/hosts/{id}/convert/revert", "Admin"),
+        ("GET", "/api/v1/hosts/{id}/convert/receipt", "Viewer"),
+        ("POST", "/api/v1/convert", "Admin"),
         ("GET", "/api/v1/users", "Admin"),
         ("POST", "/api/v1/users", "Admin"),
     ];

@@ -480,6 +480,33 @@ namespace NixFleet.Web.Data.Migrations
                     b.ToTable("generation_listings", (string)null);
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.HostConversion", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("ConversionId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Receipt")
+                        .IsRequired()
+                        .HasColumnType("jsonb");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("character varying(20)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("HostId");
+
+                    b.ToTable("host_conversions", (string)null);
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.HostFactsRecord", b =>
                 {
                     b.Property<long>("Id")
@@ -1014,6 +1041,15 @@ namespace NixFleet.Web.Data.Migrations
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.GenerationListing", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostConversion", b =>
                 {
                     b.HasOne("NixFleet.Web.Data.FleetHost", null)
                         .WithMany()
