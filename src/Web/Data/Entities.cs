@@ -182,6 +182,53 @@ public sealed class GenerationListing
 }
 
 /// <summary>
+/// A remote build machine hosts may offload builds to: a fleet host (<see cref="HostId"/>, whose
+/// address and pinned key were copied when it was added) or an outside machine. No private key is
+/// kept here: each client host's key stays on that host.
+/// </summary>
+public sealed class BuildMachineRecord
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid? HostId { get; set; }
+    public required string Address { get; set; }
+    public int Port { get; set; } = 22;
+    public required string User { get; set; }
+    public List<string> Systems { get; set; } = [];
+    public int MaxJobs { get; set; } = 1;
+    public int SpeedFactor { get; set; } = 1;
+    public List<string> SupportedFeatures { get; set; } = [];
+    public List<string> MandatoryFeatures { get; set; } = [];
+    /// <summary>The builder's SSH host key, "type base64".</summary>
+    public required string HostKey { get; set; }
+    public DateTimeOffset CreatedAt { get; set; } = DateTimeOffset.UtcNow;
+
+    /// <summary>What the last verification from any host found.</summary>
+    public DateTimeOffset? LastVerifiedAt { get; set; }
+    public bool? LastReachable { get; set; }
+    public bool? LastTrusted { get; set; }
+    public bool? LastBuildSucceeded { get; set; }
+    public string? LastError { get; set; }
+}
+
+/// <summary>The build machines a host's /etc/nix/machines was last written with (saved when that succeeded).</summary>
+public sealed class HostBuilderAssignment
+{
+    public Guid HostId { get; set; }
+    public Guid BuilderId { get; set; }
+}
+
+/// <summary>A host's own distributed-build settings, and how the last change of them ended.</summary>
+public sealed class HostBuildSettings
+{
+    public Guid HostId { get; set; }
+    public int? MaxJobs { get; set; }
+    public bool UseSubstitutes { get; set; }
+    public DateTimeOffset? AppliedAt { get; set; }
+    /// <summary>The last configure operation's BuildersResult as JSON.</summary>
+    public string? LastResult { get; set; }
+}
+
+/// <summary>
 /// A host's conversion to multi-user as its receipt last said (the receipt itself is on the host
 /// too, in /nix/var/nix/nixfleet-receipt.json): one row per host, written after every step.
 /// </summary>

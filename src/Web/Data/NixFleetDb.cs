@@ -24,6 +24,9 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
     public DbSet<UpgradeHost> UpgradeHosts => Set<UpgradeHost>();
     public DbSet<ApprovalPolicy> ApprovalPolicies => Set<ApprovalPolicy>();
     public DbSet<HostConversion> HostConversions => Set<HostConversion>();
+    public DbSet<BuildMachineRecord> Builders => Set<BuildMachineRecord>();
+    public DbSet<HostBuilderAssignment> HostBuilders => Set<HostBuilderAssignment>();
+    public DbSet<HostBuildSettings> HostBuildSettings => Set<HostBuildSettings>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -158,6 +161,31 @@ public sealed class NixFleetDb(DbContextOptions<NixFleetDb> options)
             e.Property(c => c.Status).HasMaxLength(20);
             e.Property(c => c.Receipt).HasColumnType("jsonb");
             e.HasOne<FleetHost>().WithMany().HasForeignKey(c => c.HostId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<BuildMachineRecord>(e =>
+        {
+            e.ToTable("builders");
+            e.Property(m => m.Address).HasMaxLength(253);
+            e.Property(m => m.User).HasMaxLength(32);
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(m => m.HostId).OnDelete(DeleteBehavior.SetNull);
+        });
+
+        b.Entity<HostBuilderAssignment>(e =>
+        {
+            e.ToTable("host_builders");
+            e.HasKey(h => new { h.HostId, h.BuilderId });
+            e.HasIndex(h => h.BuilderId);
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(h => h.HostId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<BuildMachineRecord>().WithMany().HasForeignKey(h => h.BuilderId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        b.Entity<HostBuildSettings>(e =>
+        {
+            e.ToTable("host_build_settings");
+            e.HasKey(h => h.HostId);
+            e.Property(h => h.LastResult).HasColumnType("jsonb");
+            e.HasOne<FleetHost>().WithMany().HasForeignKey(h => h.HostId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<AuditEntry>(e =>

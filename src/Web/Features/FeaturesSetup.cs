@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using NixFleet.Web.Data;
 using NixFleet.Web.Features.Accounts;
 using NixFleet.Web.Features.Audit;
+using NixFleet.Web.Features.Builders;
 using NixFleet.Web.Features.Conversion;
 using NixFleet.Web.Features.Generations;
 using NixFleet.Web.Features.Hosts;
@@ -51,6 +52,9 @@ public static class FeaturesSetup
         s.AddOperationHandler<Conversion.ConvertHandler>();
         s.AddSingleton<IOperationHandler>(sp => ActivatorUtilities.CreateInstance<Conversion.ConvertHandler>(sp, Conversion.ConvertHandler.RevertKindName));
         s.AddOperationHandler<Conversion.ConvertBatchHandler>();
+        s.AddScoped<Builders.BuildersService>();
+        s.AddOperationHandler<Builders.BuildersHandler>();
+        s.AddSingleton<IOperationHandler>(sp => ActivatorUtilities.CreateInstance<Builders.BuildersHandler>(sp, Builders.BuildersHandler.VerifyKind));
         // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
         s.AddTransient<OperationJob>();
     }
@@ -75,6 +79,7 @@ public static class FeaturesSetup
         api.MapMaintenanceApi();
         api.MapUpgradesApi();
         api.MapConversionApi();
+        api.MapBuildersApi();
     }
 
     /// <summary>Conservative headers for a dashboard that runs operations as root on a fleet.</summary>

@@ -215,7 +215,7 @@ public sealed class GenerationsTests(GenerationsTests.Fixture fixture) : IClassF
 
             // The host's sshd goes away and NixFleet's connection with it; the activation, detached, goes on.
             await Sh(Nixos, "kill $(cat /run/sshd.pid)");
-            var killed = await KillSshMastersAsync(fixture.App.DataDir);
+            var killed = await SshMasters.KillAsync(Path.Combine(fixture.App.DataDir, "ssh", "cm"));
             Assert.True(killed > 0, "no SSH master connection to kill");
             await Task.Delay(TimeSpan.FromSeconds(4));
             Assert.Equal("reconciling", (await _api.GetJsonAsync($"/api/v1/operations/{id}")).GetProperty("status").GetString());
@@ -445,20 +445,5 @@ public sealed class GenerationsTests(GenerationsTests.Fixture fixture) : IClassF
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.PostAsync("/api/v1/rollbacks", new { tag = "no-such-tag", reason = "r" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.PostAsync("/api/v1/rollbacks", new { hostIds = new[] { fixture.NixosId }, reason = "r", parallelism = 0 })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.PostAsync("/api/v1/rollbacks", new { hostIds = new[] { Guid.NewGuid() }, reason = "r" })).StatusCode);
-    }
-
-    /// <summary>Ends NixFleet's SSH master connections the hard way, as a network drop would.</summary>
-    static async Task<int> KillSshMastersAsync(string dataDir)
-    {
-        var killed = 0;
-        foreach (var socket in Directory.EnumerateFiles(Path.Combine(dataDir, "ssh", "cm"), "*", SearchOption.AllDirectories))
-        {
-            var check = await NixFleet.Shared.Execution.ProcessRunner.RunAsync(["ssh", "-O", "check", "-o", $"ControlPath={socket}", "-F", "/dev/null", "x"]);
-            var m = System.Text.RegularExpressions.Regex.Match(check.StdErr, @"pid=(\d+)");
-            if (!m.Success) continue;
-            System.Diagnostics.Process.GetProcessById(int.Parse(m.Groups[1].Value)).Kill();
-            killed++;
-        }
-        return killed;
     }
 }

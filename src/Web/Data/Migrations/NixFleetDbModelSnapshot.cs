@@ -341,6 +341,75 @@ namespace NixFleet.Web.Data.Migrations
                     b.ToTable("audit", (string)null);
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.BuildMachineRecord", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Address")
+                        .IsRequired()
+                        .HasMaxLength(253)
+                        .HasColumnType("character varying(253)");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid?>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("HostKey")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<bool?>("LastBuildSucceeded")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("LastError")
+                        .HasColumnType("text");
+
+                    b.Property<bool?>("LastReachable")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool?>("LastTrusted")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset?>("LastVerifiedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.PrimitiveCollection<List<string>>("MandatoryFeatures")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
+                    b.Property<int>("MaxJobs")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("Port")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("SpeedFactor")
+                        .HasColumnType("integer");
+
+                    b.PrimitiveCollection<List<string>>("SupportedFeatures")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
+                    b.PrimitiveCollection<List<string>>("Systems")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
+                    b.Property<string>("User")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("HostId");
+
+                    b.ToTable("builders", (string)null);
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.FleetHost", b =>
                 {
                     b.Property<Guid>("Id")
@@ -478,6 +547,43 @@ namespace NixFleet.Web.Data.Migrations
                     b.HasKey("HostId");
 
                     b.ToTable("generation_listings", (string)null);
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostBuildSettings", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset?>("AppliedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("LastResult")
+                        .HasColumnType("jsonb");
+
+                    b.Property<int?>("MaxJobs")
+                        .HasColumnType("integer");
+
+                    b.Property<bool>("UseSubstitutes")
+                        .HasColumnType("boolean");
+
+                    b.HasKey("HostId");
+
+                    b.ToTable("host_build_settings", (string)null);
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostBuilderAssignment", b =>
+                {
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<Guid>("BuilderId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("HostId", "BuilderId");
+
+                    b.HasIndex("BuilderId");
+
+                    b.ToTable("host_builders", (string)null);
                 });
 
             modelBuilder.Entity("NixFleet.Web.Data.HostConversion", b =>
@@ -1030,6 +1136,14 @@ namespace NixFleet.Web.Data.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("NixFleet.Web.Data.BuildMachineRecord", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.SetNull);
+                });
+
             modelBuilder.Entity("NixFleet.Web.Data.FleetHost", b =>
                 {
                     b.HasOne("NixFleet.Web.Data.HostFactsRecord", "LatestFacts")
@@ -1042,6 +1156,30 @@ namespace NixFleet.Web.Data.Migrations
 
             modelBuilder.Entity("NixFleet.Web.Data.GenerationListing", b =>
                 {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostBuildSettings", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.FleetHost", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("NixFleet.Web.Data.HostBuilderAssignment", b =>
+                {
+                    b.HasOne("NixFleet.Web.Data.BuildMachineRecord", null)
+                        .WithMany()
+                        .HasForeignKey("BuilderId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+
                     b.HasOne("NixFleet.Web.Data.FleetHost", null)
                         .WithMany()
                         .HasForeignKey("HostId")
