@@ -54,6 +54,7 @@ public static class FeaturesSetup
         s.AddOperationHandler<Conversion.ConvertBatchHandler>();
         s.AddScoped<Builders.BuildersService>();
         s.AddOperationHandler<Builders.BuildersHandler>();
+        s.AddOperationHandler<Builders.BuildersBatchHandler>();
         s.AddSingleton<IOperationHandler>(sp => ActivatorUtilities.CreateInstance<Builders.BuildersHandler>(sp, Builders.BuildersHandler.VerifyKind));
         // Also run directly by operations made of parts (a fleet-wide rollback runs one per host).
         s.AddTransient<OperationJob>();

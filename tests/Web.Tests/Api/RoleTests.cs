@@ -87,6 +87,7 @@ public sealed class RoleTests(RoleTests.Fixture fixture) : IClassFixture<RoleTes
         ("GET", "/api/v1/builders/{id}", "Viewer"),
         ("PUT", "/api/v1/builders/{id}", "Admin"),
         ("DELETE", "/api/v1/builders/{id}", "Admin"),
+        ("POST", "/api/v1/builders/assign", "Admin"),
         ("GET", "/api/v1/hosts/{id}/builders", "Viewer"),
         ("PUT", "/api/v1/hosts/{id}/builders", "Admin"),
         ("POST", "/api/v1/hosts/{id}/builders/verify", "Operator"),

@@ -12,7 +12,7 @@ namespace NixFleet.Web.Tests.Fleet;
 [Collection(FleetCollection.Name)]
 public sealed class BuildersTests(BuildersTests.Fixture fixture) : IClassFixture<BuildersTests.Fixture>
 {
-    const string Client = "bld-client", Builder = "bld-builder";
+    const string Client = "bld-client", Builder = "bld-builder", Tagged = "bld-tagged";
     const string ClientFiles = "sha256sum /etc/nix/nix.conf; cat /etc/nix/machines /root/.ssh/known_hosts /root/.ssh/config 2>&1; true";
     readonly TestFleet _fleet = fixture.Fleet;
     readonly ApiClient _api = fixture.Admin;
@@ -24,10 +24,11 @@ public sealed class BuildersTests(BuildersTests.Fixture fixture) : IClassFixture
 
         public override async Task InitializeAsync()
         {
-            Fleet = await TestFleet.StartAsync("builders", ("multi", Client, "127.0.0.210"), ("builder", Builder, "127.0.0.211"));
+            Fleet = await TestFleet.StartAsync("builders", ("multi", Client, "127.0.0.210"), ("builder", Builder, "127.0.0.211"), ("multi", Tagged, "127.0.0.212"));
             await base.InitializeAsync();
             await Admin.ImportKeyAsync(Fleet.PrivateKey);
-            foreach (var h in Fleet.Hosts) Ids[h.Name] = await Admin.AddTrustedHostAsync(h.Name, h.Address);
+            // The tag "ci" is on a client and on the builder itself, which a tag-wide change must leave out.
+            foreach (var h in Fleet.Hosts) Ids[h.Name] = h.Name == Client ? await Admin.AddTrustedHostAsync(h.Name, h.Address) : await Admin.AddTrustedHostAsync(h.Name, h.Address, "ci");
         }
 
         public override async Task DisposeAsync()
@@ -125,6 +126,30 @@ public sealed class BuildersTests(BuildersTests.Fixture fixture) : IClassFixture
         Assert.Equal(original, await Sh(Client, ClientFiles));
         Assert.DoesNotContain("nixfleet-builders", await Sh(Builder, "cat /home/builder/.ssh/authorized_keys"));
         Assert.Empty((await _api.GetJsonAsync(HostBuilders)).GetProperty("builderIds").EnumerateArray());
+        Assert.Equal(HttpStatusCode.NoContent, (await _api.Http.DeleteAsync($"/api/v1/builders/{builderId}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task ByTag_EveryTaggedHostButTheBuilderGetsIt_WithAResultPerHost_AndAnEmptyListRestoresThem()
+    {
+        var original = await Sh(Tagged, ClientFiles);
+        var builderOriginal = await Sh(Builder, "sha256sum /etc/nix/nix.conf");
+        var builderId = await AddBuilderAsync();
+
+        var op = await _api.WaitForOperationAsync((await _api.PostJsonAsync("/api/v1/builders/assign", new { tag = "ci", builderIds = new[] { builderId }, parallelism = 2 }, HttpStatusCode.Accepted))
+            .GetProperty("operationId").GetGuid(), TimeSpan.FromMinutes(3));
+
+        Assert.True(op.GetProperty("status").GetString() == "succeeded", $"{op}\n{await _api.LogTextAsync(op.GetProperty("id").GetGuid())}");
+        var rows = op.GetProperty("result").GetProperty("hosts").EnumerateArray().ToList();
+        Assert.Equal([Tagged], rows.Select(r => r.GetProperty("host").GetString()));
+        Assert.Equal("succeeded", rows[0].GetProperty("status").GetString());
+        Assert.StartsWith($"ssh://builder@{_fleet.Named(Builder).Address} ", await Sh(Tagged, "grep -v '^#' /etc/nix/machines"));
+        Assert.Equal(builderOriginal, await Sh(Builder, "sha256sum /etc/nix/nix.conf"));
+
+        var removed = await _api.WaitForOperationAsync((await _api.PostJsonAsync("/api/v1/builders/assign", new { tag = "ci", builderIds = Array.Empty<Guid>() }, HttpStatusCode.Accepted))
+            .GetProperty("operationId").GetGuid(), TimeSpan.FromMinutes(3));
+        Assert.Equal("succeeded", removed.GetProperty("status").GetString());
+        Assert.Equal(original, await Sh(Tagged, ClientFiles));
         Assert.Equal(HttpStatusCode.NoContent, (await _api.Http.DeleteAsync($"/api/v1/builders/{builderId}")).StatusCode);
     }
 

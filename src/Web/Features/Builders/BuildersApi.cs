@@ -19,6 +19,9 @@ public static class BuildersApi
 {
     public sealed record HostBuildersRequest(IReadOnlyList<Guid>? BuilderIds, JsonElement? MaxJobs, bool? UseSubstitutes, bool? Keep);
 
+    /// <summary>The same builders for every host with a tag.</summary>
+    public sealed record TagBuildersRequest(string? Tag, IReadOnlyList<Guid>? BuilderIds, JsonElement? MaxJobs, bool? UseSubstitutes, bool? Keep, JsonElement? Parallelism);
+
     public static RouteGroupBuilder MapBuildersApi(this RouteGroupBuilder api)
     {
         var builders = api.MapGroup("/builders").WithTags("Builders");
@@ -55,6 +58,20 @@ public static class BuildersApi
                 BuildersService.Saved.InUse u => TypedResults.Conflict(new ProblemDetails { Title = "The builder is in use", Detail = u.Message, Status = StatusCodes.Status409Conflict }),
                 _ => TypedResults.NotFound(),
             }).RequireAuthorization(Policies.Admin);
+
+        builders.MapPost("/assign", async Task<Results<Accepted<HostsApi.OperationAccepted>, ValidationProblem>> (
+            TagBuildersRequest body, NixFleetDb db, BuildersService service, HttpContext http, CancellationToken ct) =>
+        {
+            var errors = new Dictionary<string, string[]>();
+            var tag = string.IsNullOrWhiteSpace(body.Tag) ? null : body.Tag;
+            if (tag is null) errors["tag"] = ["The tag of the hosts that get these builders."];
+            else if (MaintenanceInput.TagError(tag) is { } tagError) errors["tag"] = [tagError];
+            var parallelism = MaintenanceInput.ReadParallelism(body.Parallelism, 4, errors);
+            var configure = await ReadHostBuildersAsync(new HostBuildersRequest(body.BuilderIds, body.MaxJobs, body.UseSubstitutes, body.Keep), db, errors, ct);
+            if (configure is null || tag is null || errors.Count > 0) return TypedResults.ValidationProblem(errors);
+            var op = await service.RequestBatchAsync(new BuildersBatchHandler.Parameters(tag, configure, parallelism), http.Actor(), ct);
+            return TypedResults.Accepted($"/api/v1/operations/{op.Id}", new HostsApi.OperationAccepted(op.Id));
+        }).RequireAuthorization(Policies.Admin);
 
         var hosts = api.MapGroup("/hosts/{id:guid}/builders").WithTags("Builders");
 

@@ -100,6 +100,14 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
         }
     }
 
+    /// <summary>The same builders for every host with a tag, as one operation with a part per host.</summary>
+    public async Task<Operation> RequestBatchAsync(BuildersBatchHandler.Parameters p, string actor, CancellationToken ct)
+    {
+        var op = await queue.EnqueueAsync(BuildersBatchHandler.KindName, null, p, actor, ct);
+        await audit.RecordAsync(actor, "host.builders.batch.request", $"tag:{p.Tag}", new { operationId = op.Id, p.Configure.BuilderIds, p.Configure.Options, p.Parallelism }, "queued", ct);
+        return op;
+    }
+
     /// <summary>Queues a verification of the host's builders: it only reads and builds, so it takes no lock.</summary>
     public async Task<ConversionService.Outcome> RequestVerifyAsync(FleetHost host, string actor, CancellationToken ct) =>
         Unusable(host) ?? new ConversionService.Outcome.Queued(await queue.EnqueueAsync(BuildersHandler.VerifyKind, host.Id, new { }, actor, ct));
