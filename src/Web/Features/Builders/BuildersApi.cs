@@ -5,7 +5,6 @@ using Microsoft.EntityFrameworkCore;
 using NixFleet.Shared.Nix;
 using NixFleet.Web.Data;
 using NixFleet.Web.Features.Accounts;
-using NixFleet.Web.Features.Conversion;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Maintenance;
 
@@ -85,14 +84,14 @@ public static class BuildersApi
             if (await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, ct) is not { } host) return TypedResults.NotFound();
             var errors = new Dictionary<string, string[]>();
             if (await ReadHostBuildersAsync(body, db, errors, ct) is not { } p) return TypedResults.ValidationProblem(errors);
-            return Answer(await service.RequestConfigureAsync(host, p, http.Actor(), ct));
+            return (await service.RequestConfigureAsync(host, p, http.Actor(), ct)).ToHttp();
         }).RequireAuthorization(Policies.Admin);
 
         hosts.MapPost("/verify", async Task<Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>>> (
             Guid id, NixFleetDb db, BuildersService service, HttpContext http, CancellationToken ct) =>
         {
             if (await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, ct) is not { } host) return TypedResults.NotFound();
-            return Answer(await service.RequestVerifyAsync(host, http.Actor(), ct));
+            return (await service.RequestVerifyAsync(host, http.Actor(), ct)).ToHttp();
         }).RequireAuthorization(Policies.Operate);
 
         return api;
@@ -116,11 +115,4 @@ public static class BuildersApi
         return errors.Count == 0 ? new BuildersHandler.ConfigureParameters(ids!, options) : null;
     }
 
-    static Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>> Answer(ConversionService.Outcome outcome) => outcome switch
-    {
-        ConversionService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
-        ConversionService.Outcome.Busy b => TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = b.Message, Status = StatusCodes.Status409Conflict }),
-        ConversionService.Outcome.Refused r => TypedResults.Conflict(new ProblemDetails { Title = "The host cannot be used", Detail = r.Message, Status = StatusCodes.Status409Conflict }),
-        _ => throw new InvalidOperationException($"unexpected outcome {outcome}"),
-    };
 }

@@ -3,7 +3,6 @@ using Microsoft.EntityFrameworkCore;
 using NixFleet.Shared.Nix;
 using NixFleet.Web.Data;
 using NixFleet.Web.Features.Audit;
-using NixFleet.Web.Features.Conversion;
 using NixFleet.Web.Features.Hosts;
 using NixFleet.Web.Features.Operations;
 
@@ -84,19 +83,19 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
     }
 
     /// <summary>Queues writing a host's builders (an empty list restores what it had before NixFleet), under the host's lock.</summary>
-    public async Task<ConversionService.Outcome> RequestConfigureAsync(FleetHost host, BuildersHandler.ConfigureParameters p, string actor, CancellationToken ct)
+    public async Task<QueueOutcome> RequestConfigureAsync(FleetHost host, BuildersHandler.ConfigureParameters p, string actor, CancellationToken ct)
     {
         if (Unusable(host) is { } refusal) return refusal;
         try
         {
             var op = await queue.EnqueueChangeAsync(BuildersHandler.ConfigureKind, host, p, actor, ct);
             await audit.RecordAsync(actor, "host.builders.request", HostService.HostTarget(host), new { operationId = op.Id, p.BuilderIds, p.Options }, "queued", ct);
-            return new ConversionService.Outcome.Queued(op);
+            return new QueueOutcome.Queued(op);
         }
         catch (HostBusyException e)
         {
             await audit.RecordAsync(actor, "host.builders.request", HostService.HostTarget(host), new { p.BuilderIds, p.Options }, $"refused: {e.Message}", ct);
-            return new ConversionService.Outcome.Busy(e.Message);
+            return new QueueOutcome.Busy(e.Message);
         }
     }
 
@@ -109,8 +108,8 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
     }
 
     /// <summary>Queues a verification of the host's builders: it only reads and builds, so it takes no lock.</summary>
-    public async Task<ConversionService.Outcome> RequestVerifyAsync(FleetHost host, string actor, CancellationToken ct) =>
-        Unusable(host) ?? new ConversionService.Outcome.Queued(await queue.EnqueueAsync(BuildersHandler.VerifyKind, host.Id, new { }, actor, ct));
+    public async Task<QueueOutcome> RequestVerifyAsync(FleetHost host, string actor, CancellationToken ct) =>
+        Unusable(host) ?? new QueueOutcome.Queued(await queue.EnqueueAsync(BuildersHandler.VerifyKind, host.Id, new { }, actor, ct));
 
     /// <summary>The builders with these ids as the host side takes them, in the order asked; null when one does not exist.</summary>
     public static async Task<IReadOnlyList<RemoteBuilder>?> RemoteBuildersAsync(NixFleetDb db, IReadOnlyList<Guid> ids, CancellationToken ct)
@@ -186,6 +185,6 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
     static object Describe(BuildMachineRecord b) =>
         new { b.HostId, b.Address, b.Port, b.User, b.Systems, b.MaxJobs, b.SpeedFactor, b.SupportedFeatures, b.MandatoryFeatures, b.HostKey };
 
-    static ConversionService.Outcome? Unusable(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
-        : new ConversionService.Outcome.Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
+    static QueueOutcome? Unusable(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
+        : new QueueOutcome.Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
 }

@@ -29,14 +29,14 @@ public static class ConversionApi
             if (await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, ct) is not { } host) return TypedResults.NotFound();
             var errors = new Dictionary<string, string[]>();
             if (ReadConvert(body, errors) is not { } p) return TypedResults.ValidationProblem(errors);
-            return Answer(await conversions.RequestConvertAsync(host, p, http.Actor(), ct));
+            return (await conversions.RequestConvertAsync(host, p, http.Actor(), ct)).ToHttp();
         }).RequireAuthorization(Policies.Admin);
 
         group.MapPost("/hosts/{id:guid}/convert/revert", async Task<Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>>> (
             Guid id, NixFleetDb db, ConversionService conversions, HttpContext http, CancellationToken ct) =>
         {
             if (await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, ct) is not { } host) return TypedResults.NotFound();
-            return Answer(await conversions.RequestRevertAsync(host, http.Actor(), ct));
+            return (await conversions.RequestRevertAsync(host, http.Actor(), ct)).ToHttp();
         }).RequireAuthorization(Policies.Admin);
 
         group.MapGet("/hosts/{id:guid}/convert/receipt", async Task<Results<Ok<ConversionReceipt>, NotFound>> (
@@ -76,11 +76,4 @@ public static class ConversionApi
         return new ConvertBatchHandler.Parameters(ids, tag, one.DryRun, one.Options, parallelism);
     }
 
-    static Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>> Answer(ConversionService.Outcome outcome) => outcome switch
-    {
-        ConversionService.Outcome.Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
-        ConversionService.Outcome.Busy b => TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = b.Message, Status = StatusCodes.Status409Conflict }),
-        ConversionService.Outcome.Refused r => TypedResults.Conflict(new ProblemDetails { Title = "The host cannot be used", Detail = r.Message, Status = StatusCodes.Status409Conflict }),
-        _ => throw new InvalidOperationException($"unexpected outcome {outcome}"),
-    };
 }

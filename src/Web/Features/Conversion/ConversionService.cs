@@ -12,13 +12,6 @@ namespace NixFleet.Web.Features.Conversion;
 /// <summary>Queues conversions to multi-user, their dry runs and reverts, after the edge checks (<see cref="ReadOptions"/>).</summary>
 public sealed class ConversionService(NixFleetDb db, OperationQueue queue, Auditor audit)
 {
-    public abstract record Outcome
-    {
-        public sealed record Queued(Operation Operation) : Outcome;
-        public sealed record Busy(string Message) : Outcome;
-        public sealed record Refused(string Message) : Outcome;
-    }
-
     public const string BadNumber = "A whole number.";
     public const string NeedDryRun = "Say dryRun: true to read the plan (nothing changes), or false to convert.";
 
@@ -26,14 +19,14 @@ public sealed class ConversionService(NixFleetDb db, OperationQueue queue, Audit
     /// A dry run only reads, so it does not need the host; a conversion takes the host's lock and is
     /// refused while another change (a GC, a rollback) holds it.
     /// </summary>
-    public async Task<Outcome> RequestConvertAsync(FleetHost host, ConvertHandler.Parameters p, string actor, CancellationToken ct)
+    public async Task<QueueOutcome> RequestConvertAsync(FleetHost host, ConvertHandler.Parameters p, string actor, CancellationToken ct)
     {
         if (Unusable(host) is { } refusal) return refusal;
-        if (p.DryRun) return new Outcome.Queued(await queue.EnqueueAsync(ConvertHandler.KindName, host.Id, p, actor, ct));
+        if (p.DryRun) return new QueueOutcome.Queued(await queue.EnqueueAsync(ConvertHandler.KindName, host.Id, p, actor, ct));
         return await ChangeAsync(host, ConvertHandler.KindName, p, "host.convert.request", actor, ct);
     }
 
-    public async Task<Outcome> RequestRevertAsync(FleetHost host, string actor, CancellationToken ct) =>
+    public async Task<QueueOutcome> RequestRevertAsync(FleetHost host, string actor, CancellationToken ct) =>
         Unusable(host) ?? await ChangeAsync(host, ConvertHandler.RevertKindName, new { }, "host.convert.revert.request", actor, ct);
 
     /// <summary>Many hosts as one operation; the hosts are chosen when it starts.</summary>
@@ -64,21 +57,21 @@ public sealed class ConversionService(NixFleetDb db, OperationQueue queue, Audit
         return errors.Count == 0 ? options : null;
     }
 
-    async Task<Outcome> ChangeAsync(FleetHost host, string kind, object parameters, string action, string actor, CancellationToken ct)
+    async Task<QueueOutcome> ChangeAsync(FleetHost host, string kind, object parameters, string action, string actor, CancellationToken ct)
     {
         try
         {
             var op = await queue.EnqueueChangeAsync(kind, host, parameters, actor, ct);
             await audit.RecordAsync(actor, action, HostService.HostTarget(host), new { operationId = op.Id, parameters }, "queued", ct);
-            return new Outcome.Queued(op);
+            return new QueueOutcome.Queued(op);
         }
         catch (HostBusyException e)
         {
             await audit.RecordAsync(actor, action, HostService.HostTarget(host), new { parameters }, $"refused: {e.Message}", ct);
-            return new Outcome.Busy(e.Message);
+            return new QueueOutcome.Busy(e.Message);
         }
     }
 
-    static Outcome? Unusable(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
-        : new Outcome.Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
+    static QueueOutcome? Unusable(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
+        : new QueueOutcome.Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
 }

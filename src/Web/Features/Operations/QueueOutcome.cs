@@ -1,0 +1,27 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using NixFleet.Web.Data;
+using NixFleet.Web.Features.Hosts;
+
+namespace NixFleet.Web.Features.Operations;
+
+/// <summary>How asking for an operation on one host ended: queued, or refused with the reason an operator reads.</summary>
+public abstract record QueueOutcome
+{
+    public sealed record Queued(Operation Operation) : QueueOutcome;
+
+    /// <summary>Another change holds the host.</summary>
+    public sealed record Busy(string Message) : QueueOutcome;
+
+    /// <summary>The host cannot be used (its key is not trusted, say).</summary>
+    public sealed record Refused(string Message) : QueueOutcome;
+
+    /// <summary>The API's answer: 202 with the operation, or 409 with the reason.</summary>
+    public Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>> ToHttp() => this switch
+    {
+        Queued q => TypedResults.Accepted($"/api/v1/operations/{q.Operation.Id}", new HostsApi.OperationAccepted(q.Operation.Id)),
+        Busy b => TypedResults.Conflict(new ProblemDetails { Title = "The host is busy", Detail = b.Message, Status = StatusCodes.Status409Conflict }),
+        Refused r => TypedResults.Conflict(new ProblemDetails { Title = "The host cannot be used", Detail = r.Message, Status = StatusCodes.Status409Conflict }),
+        _ => throw new InvalidOperationException($"unexpected outcome {this}"),
+    };
+}
