@@ -315,8 +315,12 @@ revert_store_ownership() {
       chmod "$mode" "$path" || rc=1
     fi
   done <"$backup/modes"
+  # Directories this conversion made go only when empty: what a user made in them since stays theirs.
   if [ -f "$backup/created-dirs" ]; then
-    for d in $(sort -r "$backup/created-dirs"); do rm -rf "$d"; done
+    for d in $(sort -r "$backup/created-dirs"); do
+      [ -d "$d" ] || continue
+      rmdir "$d" 2>/dev/null || change "kept $d ($owner's now): it holds what was made in it since the conversion"
+    done
   fi
   [ $rc = 0 ] && change "gave /nix back to $owner:$group with the owners and modes recorded before"
   return $rc
