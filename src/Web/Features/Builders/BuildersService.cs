@@ -85,7 +85,7 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
     /// <summary>Queues writing a host's builders (an empty list restores what it had before NixFleet), under the host's lock.</summary>
     public async Task<QueueOutcome> RequestConfigureAsync(FleetHost host, BuildersHandler.ConfigureParameters p, string actor, CancellationToken ct)
     {
-        if (Unusable(host) is { } refusal) return refusal;
+        if (QueueOutcome.UnlessTrusted(host) is { } refusal) return refusal;
         try
         {
             var op = await queue.EnqueueChangeAsync(BuildersHandler.ConfigureKind, host, p, actor, ct);
@@ -109,7 +109,7 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
 
     /// <summary>Queues a verification of the host's builders: it only reads and builds, so it takes no lock.</summary>
     public async Task<QueueOutcome> RequestVerifyAsync(FleetHost host, string actor, CancellationToken ct) =>
-        Unusable(host) ?? new QueueOutcome.Queued(await queue.EnqueueAsync(BuildersHandler.VerifyKind, host.Id, new { }, actor, ct));
+        QueueOutcome.UnlessTrusted(host) ?? new QueueOutcome.Queued(await queue.EnqueueAsync(BuildersHandler.VerifyKind, host.Id, new { }, actor, ct));
 
     /// <summary>The builders with these ids as the host side takes them, in the order asked; null when one does not exist.</summary>
     public static async Task<IReadOnlyList<RemoteBuilder>?> RemoteBuildersAsync(NixFleetDb db, IReadOnlyList<Guid> ids, CancellationToken ct)
@@ -185,6 +185,4 @@ public sealed class BuildersService(NixFleetDb db, OperationQueue queue, Auditor
     static object Describe(BuildMachineRecord b) =>
         new { b.HostId, b.Address, b.Port, b.User, b.Systems, b.MaxJobs, b.SpeedFactor, b.SupportedFeatures, b.MandatoryFeatures, b.HostKey };
 
-    static QueueOutcome? Unusable(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
-        : new QueueOutcome.Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
 }

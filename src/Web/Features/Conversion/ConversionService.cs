@@ -21,13 +21,13 @@ public sealed class ConversionService(NixFleetDb db, OperationQueue queue, Audit
     /// </summary>
     public async Task<QueueOutcome> RequestConvertAsync(FleetHost host, ConvertHandler.Parameters p, string actor, CancellationToken ct)
     {
-        if (Unusable(host) is { } refusal) return refusal;
+        if (QueueOutcome.UnlessTrusted(host) is { } refusal) return refusal;
         if (p.DryRun) return new QueueOutcome.Queued(await queue.EnqueueAsync(ConvertHandler.KindName, host.Id, p, actor, ct));
         return await ChangeAsync(host, ConvertHandler.KindName, p, "host.convert.request", actor, ct);
     }
 
     public async Task<QueueOutcome> RequestRevertAsync(FleetHost host, string actor, CancellationToken ct) =>
-        Unusable(host) ?? await ChangeAsync(host, ConvertHandler.RevertKindName, new { }, "host.convert.revert.request", actor, ct);
+        QueueOutcome.UnlessTrusted(host) ?? await ChangeAsync(host, ConvertHandler.RevertKindName, new { }, "host.convert.revert.request", actor, ct);
 
     /// <summary>Many hosts as one operation; the hosts are chosen when it starts.</summary>
     public async Task<Operation> RequestBatchAsync(ConvertBatchHandler.Parameters p, string actor, CancellationToken ct)
@@ -72,6 +72,4 @@ public sealed class ConversionService(NixFleetDb db, OperationQueue queue, Audit
         }
     }
 
-    static QueueOutcome? Unusable(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
-        : new QueueOutcome.Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
 }

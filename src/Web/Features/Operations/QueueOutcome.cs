@@ -16,6 +16,10 @@ public abstract record QueueOutcome
     /// <summary>The host cannot be used (its key is not trusted, say).</summary>
     public sealed record Refused(string Message) : QueueOutcome;
 
+    /// <summary>Null when NixFleet may connect to the host; else why nothing was queued.</summary>
+    public static QueueOutcome? UnlessTrusted(FleetHost host) => host.HostKeyStatus == HostKeyStatus.Trusted ? null
+        : new Refused($"{host.Name}'s host key is {host.HostKeyStatus}: accept it first. Nothing was queued.");
+
     /// <summary>The API's answer: 202 with the operation, or 409 with the reason.</summary>
     public Results<Accepted<HostsApi.OperationAccepted>, NotFound, ValidationProblem, Conflict<ProblemDetails>> ToHttp() => this switch
     {
